@@ -1,0 +1,433 @@
+//! The callback side of a login: pending flows keyed by nonce and state, and the Router that
+//! matches OpenRouter's redirect to its flow. One-shot mode holds one flow; the service many.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use tokio::sync::oneshot;
+use url::Url;
+
+use crate::error::Error;
+use crate::pages::{self, Page};
+use crate::secret::{AuthCode, Nonce, State as OAuthState};
+
+/// What the callback hands to the waiting flow: the code, or OpenRouter's refusal.
+pub type CallbackOutcome = Result<AuthCode, Error>;
+
+/// The parameters of one callback request, from the path and query (or a pasted URL).
+#[derive(Default, Clone)]
+pub struct CallbackParams {
+    /// The `/callback/<nonce>` path segment.
+    pub nonce: Option<String>,
+    /// `state`.
+    pub state: Option<String>,
+    /// `code`.
+    pub code: Option<String>,
+    /// `error`, e.g. `access_denied`.
+    pub error: Option<String>,
+    /// `error_description`.
+    pub error_description: Option<String>,
+}
+
+impl std::fmt::Debug for CallbackParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackParams")
+            .field("nonce", &self.nonce.as_ref().map(|_| "[REDACTED]"))
+            .field("state", &self.state.as_ref().map(|_| "[REDACTED]"))
+            .field("code", &self.code.as_ref().map(|_| "[REDACTED]"))
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl CallbackParams {
+    /// Reads the parameters from a full callback URL, as a person would paste it.
+    pub fn from_url(url: &Url) -> Option<Self> {
+        let mut segments = url.path_segments()?;
+        if segments.next()? != "callback" {
+            return None;
+        }
+        let nonce = segments.next().filter(|s| !s.is_empty()).map(str::to_owned);
+        let mut params = Self::from_query(
+            url.query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned())),
+        );
+        params.nonce = nonce;
+        Some(params)
+    }
+
+    fn from_query(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut params = Self::default();
+        for (key, value) in pairs {
+            // The first occurrence wins, so an appended duplicate cannot override it.
+            let slot = match key.as_str() {
+                "state" => &mut params.state,
+                "code" => &mut params.code,
+                "error" => &mut params.error,
+                "error_description" => &mut params.error_description,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+        }
+        params
+    }
+}
+
+/// Why a callback was not accepted; the flow keeps waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// No pending flow has this nonce or state.
+    UnknownLogin,
+    /// The nonce matched a flow but the state did not.
+    WrongState,
+    /// The flow matched but the request had neither `code` nor `error`.
+    MissingCode,
+}
+
+impl Rejection {
+    /// The page shown for this rejection.
+    pub fn page(self) -> Page {
+        match self {
+            Rejection::UnknownLogin => Page::UnknownLogin,
+            Rejection::WrongState => Page::WrongState,
+            Rejection::MissingCode => Page::MissingCode,
+        }
+    }
+}
+
+/// What an accepted callback was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// A code, handed to the flow.
+    Code,
+    /// OpenRouter's `error=`, handed to the flow as a denial.
+    Denied,
+}
+
+struct Pending {
+    nonce: Nonce,
+    state: OAuthState,
+    deliver: oneshot::Sender<CallbackOutcome>,
+}
+
+/// The flows waiting for their callback. Cheap to clone; clones share the same set.
+#[derive(Clone, Default)]
+pub struct PendingFlows {
+    inner: Arc<Mutex<HashMap<u64, Pending>>>,
+    next_id: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for PendingFlows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingFlows")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+/// A registered flow's handle: receives the outcome, and unregisters the flow when dropped.
+#[derive(Debug)]
+pub struct Registration {
+    id: u64,
+    flows: PendingFlows,
+    /// Resolves when a callback for this flow is accepted.
+    pub outcome: oneshot::Receiver<CallbackOutcome>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.flows.lock().remove(&self.id);
+    }
+}
+
+impl PendingFlows {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Pending>> {
+        // A panic elsewhere while holding the lock leaves the map itself consistent.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Number of flows waiting.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no flow is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Registers a flow's nonce and state; the callback that matches them resolves `outcome`.
+    pub fn register(&self, nonce: Nonce, state: OAuthState) -> Registration {
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (deliver, outcome) = oneshot::channel();
+        self.lock().insert(
+            id,
+            Pending {
+                nonce,
+                state,
+                deliver,
+            },
+        );
+        Registration {
+            id,
+            flows: self.clone(),
+            outcome,
+        }
+    }
+
+    /// Matches `params` to a flow and, if accepted, hands it the code or denial (one use).
+    ///
+    /// The nonce and state are compared in constant time against every pending flow; where both
+    /// are present both must match.
+    pub fn deliver(&self, params: &CallbackParams) -> Result<Accepted, Rejection> {
+        let mut flows = self.lock();
+        let mut matched = None;
+        let mut wrong_state = false;
+        for (id, flow) in flows.iter() {
+            let nonce_ok = params.nonce.as_deref().map(|n| flow.nonce.ct_eq(n));
+            let state_ok = params.state.as_deref().map(|s| flow.state.ct_eq(s));
+            match (nonce_ok, state_ok) {
+                (Some(true), Some(true)) | (Some(true), None) | (None, Some(true)) => {
+                    matched = Some(*id)
+                }
+                (Some(true), Some(false)) => wrong_state = true,
+                _ => {}
+            }
+        }
+        let Some(id) = matched else {
+            return Err(if wrong_state {
+                Rejection::WrongState
+            } else {
+                Rejection::UnknownLogin
+            });
+        };
+        let (outcome, accepted) = if let Some(error) = &params.error {
+            let denied = Error::Denied {
+                error: error.chars().take(200).collect(),
+                description: params
+                    .error_description
+                    .as_ref()
+                    .map(|d| d.chars().take(500).collect()),
+            };
+            (Err(denied), Accepted::Denied)
+        } else if let Some(code) = params.code.as_deref().filter(|c| !c.is_empty()) {
+            (Ok(AuthCode::new(code)), Accepted::Code)
+        } else {
+            return Err(Rejection::MissingCode);
+        };
+        let flow = flows.remove(&id).expect("matched id is in the map");
+        drop(flows);
+        // The waiter may have gone (cancelled, timed out); the code is then simply dropped.
+        let _ = flow.deliver.send(outcome);
+        Ok(accepted)
+    }
+
+    /// Fails every pending flow with `error()` (service shutdown).
+    pub fn fail_all(&self, error: impl Fn() -> Error) {
+        for (_, flow) in self.lock().drain() {
+            let _ = flow.deliver.send(Err(error()));
+        }
+    }
+}
+
+/// State of the callback routes: the pending flows and the port for the Host check.
+#[derive(Clone, Debug)]
+pub struct CallbackState {
+    /// The flows to route callbacks to.
+    pub flows: PendingFlows,
+}
+
+/// The callback routes: `/callback/{nonce}`, `/callback`, the page assets, and quiet 404s.
+/// Every route is behind the Host check for `port`.
+pub fn router(flows: PendingFlows, port: u16) -> Router {
+    Router::new()
+        .route("/callback", get(callback_without_nonce))
+        .route("/callback/{nonce}", get(callback_with_nonce))
+        .route("/assets/page.css", get(|| async { pages::stylesheet() }))
+        .route(
+            "/assets/clear-url.js",
+            get(|| async { pages::clear_url_script() }),
+        )
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
+        .fallback(|| async { Page::NotFound.render(None) })
+        .with_state(CallbackState { flows })
+        .layer(axum::middleware::from_fn_with_state(
+            port,
+            crate::guard::require_local_host,
+        ))
+}
+
+async fn callback_with_nonce(
+    State(state): State<CallbackState>,
+    Path(nonce): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let mut params = CallbackParams::from_query(query);
+    params.nonce = Some(nonce);
+    handle(&state.flows, &params)
+}
+
+async fn callback_without_nonce(
+    State(state): State<CallbackState>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let params = CallbackParams::from_query(query);
+    if params.state.is_none() && params.code.is_none() && params.error.is_none() {
+        // The page's own address after clear-url.js ran: a reload must not look like a failure.
+        return Page::NotFound.render(None);
+    }
+    handle(&state.flows, &params)
+}
+
+fn handle(flows: &PendingFlows, params: &CallbackParams) -> Response {
+    match flows.deliver(params) {
+        Ok(Accepted::Code) => {
+            tracing::info!("callback accepted");
+            Page::Success.render(None)
+        }
+        Ok(Accepted::Denied) => {
+            tracing::info!("callback carried a denial");
+            let detail = params
+                .error_description
+                .as_deref()
+                .or(params.error.as_deref());
+            Page::Denied.render(detail)
+        }
+        Err(rejection) => {
+            tracing::info!(?rejection, "callback refused");
+            rejection.page().render(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(nonce: Option<&str>, state: Option<&str>, code: Option<&str>) -> CallbackParams {
+        CallbackParams {
+            nonce: nonce.map(Into::into),
+            state: state.map(Into::into),
+            code: code.map(Into::into),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn forged_callbacks_are_refused_and_the_real_one_still_lands() {
+        let flows = PendingFlows::new();
+        let mut reg = flows.register(Nonce::new("n1"), OAuthState::new("s1"));
+        assert_eq!(
+            flows.deliver(&params(Some("n2"), Some("s1"), Some("c"))),
+            Err(Rejection::UnknownLogin)
+        );
+        assert_eq!(
+            flows.deliver(&params(Some("n1"), Some("s2"), Some("c"))),
+            Err(Rejection::WrongState)
+        );
+        assert_eq!(
+            flows.deliver(&params(None, None, Some("c"))),
+            Err(Rejection::UnknownLogin)
+        );
+        assert_eq!(
+            flows.deliver(&params(Some("n1"), Some("s1"), None)),
+            Err(Rejection::MissingCode)
+        );
+        assert!(reg.outcome.try_recv().is_err(), "nothing delivered yet");
+        assert_eq!(
+            flows.deliver(&params(Some("n1"), Some("s1"), Some("real"))),
+            Ok(Accepted::Code)
+        );
+        assert_eq!(reg.outcome.try_recv().unwrap().unwrap().secret(), "real");
+        // One use: the same callback again finds no flow.
+        assert_eq!(
+            flows.deliver(&params(Some("n1"), Some("s1"), Some("real"))),
+            Err(Rejection::UnknownLogin)
+        );
+    }
+
+    #[test]
+    fn either_nonce_or_state_alone_identifies_the_flow() {
+        let flows = PendingFlows::new();
+        let mut a = flows.register(Nonce::new("na"), OAuthState::new("sa"));
+        let mut b = flows.register(Nonce::new("nb"), OAuthState::new("sb"));
+        assert_eq!(
+            flows.deliver(&params(Some("nb"), None, Some("cb"))),
+            Ok(Accepted::Code)
+        );
+        assert_eq!(
+            flows.deliver(&params(None, Some("sa"), Some("ca"))),
+            Ok(Accepted::Code)
+        );
+        assert_eq!(a.outcome.try_recv().unwrap().unwrap().secret(), "ca");
+        assert_eq!(b.outcome.try_recv().unwrap().unwrap().secret(), "cb");
+    }
+
+    #[test]
+    fn error_param_denies_the_matching_flow() {
+        let flows = PendingFlows::new();
+        let mut reg = flows.register(Nonce::new("n1"), OAuthState::new("s1"));
+        let mut p = params(Some("n1"), None, None);
+        p.error = Some("access_denied".into());
+        p.error_description = Some("User declined".into());
+        assert_eq!(flows.deliver(&p), Ok(Accepted::Denied));
+        match reg.outcome.try_recv().unwrap() {
+            Err(Error::Denied { error, description }) => {
+                assert_eq!(error, "access_denied");
+                assert_eq!(description.as_deref(), Some("User declined"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_error_for_an_unknown_flow_changes_nothing() {
+        let flows = PendingFlows::new();
+        let mut reg = flows.register(Nonce::new("n1"), OAuthState::new("s1"));
+        let mut p = params(Some("other"), None, None);
+        p.error = Some("access_denied".into());
+        assert_eq!(flows.deliver(&p), Err(Rejection::UnknownLogin));
+        assert!(reg.outcome.try_recv().is_err());
+        assert_eq!(flows.len(), 1);
+    }
+
+    #[test]
+    fn dropping_the_registration_unregisters_the_flow() {
+        let flows = PendingFlows::new();
+        let reg = flows.register(Nonce::new("n1"), OAuthState::new("s1"));
+        assert_eq!(flows.len(), 1);
+        drop(reg);
+        assert!(flows.is_empty());
+    }
+
+    #[test]
+    fn pasted_urls_parse_nonce_and_query() {
+        let url =
+            Url::parse("https://localhost:3000/callback/abc?code=c%2B1&state=s&code=evil").unwrap();
+        let p = CallbackParams::from_url(&url).unwrap();
+        assert_eq!(p.nonce.as_deref(), Some("abc"));
+        assert_eq!(p.code.as_deref(), Some("c+1"));
+        assert_eq!(p.state.as_deref(), Some("s"));
+        assert!(
+            CallbackParams::from_url(&Url::parse("https://localhost:3000/other?code=x").unwrap())
+                .is_none()
+        );
+        assert!(!format!("{p:?}").contains("c+1"));
+    }
+}

@@ -1,0 +1,305 @@
+//! Validation of everything the user hands us: URLs, ports, create-code fields, code bundles.
+//!
+//! Each function takes the raw string once and returns a typed value or an [`Error::BadInput`]
+//! naming the field and the expected form; nothing after this module sees raw input.
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use url::{Host, Url};
+
+use crate::error::{Error, Result};
+
+/// Default OpenRouter base URL.
+pub const DEFAULT_OPENROUTER_URL: &str = "https://openrouter.ai";
+/// Longest `key_label` OpenRouter accepts.
+pub const MAX_KEY_LABEL_CHARS: usize = 100;
+
+/// Whether `url`'s host is a loopback name or address (`localhost`, 127.0.0.0/8, `::1`).
+pub fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Parses an absolute http(s) URL, naming `field` when it is not one.
+fn parse_http_url(field: &'static str, raw: &str) -> Result<Url> {
+    let url =
+        Url::parse(raw).map_err(|e| Error::bad_input(field, format!("an absolute URL ({e})")))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback_host(&url) => Ok(url),
+        "http" => Err(Error::bad_input(
+            field,
+            "an https URL (plain http is allowed only for localhost, 127.0.0.1 or [::1])",
+        )),
+        other => Err(Error::bad_input(
+            field,
+            format!("an http(s) URL, not scheme {other:?}"),
+        )),
+    }
+}
+
+/// Validates `--openrouter-url`: https, or http on a loopback host (tests, the stand-in).
+pub fn parse_openrouter_url(raw: &str) -> Result<Url> {
+    let mut url = parse_http_url("--openrouter-url", raw)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::bad_input(
+            "--openrouter-url",
+            "a base URL without query or fragment",
+        ));
+    }
+    // Endpoint paths are appended, so keep exactly one trailing slash.
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// Validates `--callback-url`: https, or http to a loopback host.
+pub fn parse_callback_url(raw: &str) -> Result<Url> {
+    parse_http_url("--callback-url", raw)
+}
+
+/// Validates a listening port: 1-65535.
+pub fn parse_port(raw: &str) -> Result<u16> {
+    match raw.trim().parse::<u32>() {
+        Ok(p) if (1..=65535).contains(&p) => Ok(p as u16),
+        _ => Err(Error::bad_input("--port", "a port number from 1 to 65535")),
+    }
+}
+
+/// Validates `--limit`: a finite number of credits, zero or more.
+pub fn parse_limit(raw: &str) -> Result<f64> {
+    match raw.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(Error::bad_input(
+            "--limit",
+            "a finite number of credits, 0 or more",
+        )),
+    }
+}
+
+/// Validates `--expires-at`: an RFC 3339 date-time in the future; returns it normalised.
+pub fn parse_expires_at(raw: &str, now: OffsetDateTime) -> Result<String> {
+    let at = OffsetDateTime::parse(raw.trim(), &Rfc3339).map_err(|_| {
+        Error::bad_input(
+            "--expires-at",
+            "an RFC 3339 date-time such as 2030-01-31T12:00:00Z",
+        )
+    })?;
+    if at <= now {
+        return Err(Error::bad_input(
+            "--expires-at",
+            "a date-time in the future",
+        ));
+    }
+    at.format(&Rfc3339)
+        .map_err(|e| Error::bad_input("--expires-at", format!("a representable date-time ({e})")))
+}
+
+/// Validates `--key-label`: at most 100 characters.
+pub fn parse_key_label(raw: &str) -> Result<String> {
+    let n = raw.chars().count();
+    if n > MAX_KEY_LABEL_CHARS {
+        return Err(Error::bad_input(
+            "--key-label",
+            format!("at most {MAX_KEY_LABEL_CHARS} characters (got {n})"),
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// Validates `--workspace-id`: a UUID in the 8-4-4-4-12 hex form; returns it lower-cased.
+pub fn parse_workspace_id(raw: &str) -> Result<String> {
+    let groups: Vec<&str> = raw.split('-').collect();
+    let lens = [8, 4, 4, 4, 12];
+    let ok = groups.len() == lens.len()
+        && groups
+            .iter()
+            .zip(lens)
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !ok {
+        return Err(Error::bad_input(
+            "--workspace-id",
+            "a UUID such as 123e4567-e89b-12d3-a456-426614174000",
+        ));
+    }
+    Ok(raw.to_ascii_lowercase())
+}
+
+/// `--usage-limit-type`: the period after which the key's limit resets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageLimitType {
+    /// Resets every day.
+    Daily,
+    /// Resets every week.
+    Weekly,
+    /// Resets every month.
+    Monthly,
+}
+
+/// Validates `--usage-limit-type`: daily, weekly or monthly.
+pub fn parse_usage_limit_type(raw: &str) -> Result<UsageLimitType> {
+    match raw {
+        "daily" => Ok(UsageLimitType::Daily),
+        "weekly" => Ok(UsageLimitType::Weekly),
+        "monthly" => Ok(UsageLimitType::Monthly),
+        _ => Err(Error::bad_input(
+            "--usage-limit-type",
+            "one of daily, weekly, monthly",
+        )),
+    }
+}
+
+/// Validates `--code-challenge-method`: S256 or plain.
+pub fn parse_challenge_method(raw: &str) -> Result<crate::pkce::ChallengeMethod> {
+    crate::pkce::ChallengeMethod::parse(raw)
+        .ok_or_else(|| Error::bad_input("--code-challenge-method", "S256 or plain"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(e: Error) -> &'static str {
+        match e {
+            Error::BadInput { field, .. } => field,
+            other => panic!("expected BadInput, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn openrouter_url_allows_https_and_loopback_http_only() {
+        assert_eq!(
+            parse_openrouter_url("https://openrouter.ai")
+                .unwrap()
+                .as_str(),
+            "https://openrouter.ai/"
+        );
+        assert!(parse_openrouter_url("http://127.0.0.1:9/").is_ok());
+        assert!(parse_openrouter_url("http://localhost:9").is_ok());
+        assert!(parse_openrouter_url("http://[::1]:9").is_ok());
+        let e = parse_openrouter_url("http://openrouter.ai").unwrap_err();
+        assert!(e.to_string().contains("https"), "{e}");
+        assert_eq!(field_of(e), "--openrouter-url");
+        assert_eq!(
+            field_of(parse_openrouter_url("ftp://x").unwrap_err()),
+            "--openrouter-url"
+        );
+        assert_eq!(
+            field_of(parse_openrouter_url("not a url").unwrap_err()),
+            "--openrouter-url"
+        );
+        // A host that merely starts with "localhost" is not loopback.
+        assert!(parse_openrouter_url("http://localhost.evil.example").is_err());
+    }
+
+    #[test]
+    fn openrouter_url_keeps_a_path_prefix() {
+        let u = parse_openrouter_url("http://127.0.0.1:9/proxy").unwrap();
+        assert_eq!(
+            u.join("api/v1/auth/keys").unwrap().path(),
+            "/proxy/api/v1/auth/keys"
+        );
+    }
+
+    #[test]
+    fn callback_url_rules() {
+        assert!(parse_callback_url("https://example.com/cb").is_ok());
+        assert!(parse_callback_url("http://localhost:3000/callback").is_ok());
+        assert_eq!(
+            field_of(parse_callback_url("http://example.com/cb").unwrap_err()),
+            "--callback-url"
+        );
+        assert_eq!(
+            field_of(parse_callback_url("callback").unwrap_err()),
+            "--callback-url"
+        );
+    }
+
+    #[test]
+    fn port_range() {
+        assert_eq!(parse_port("3000").unwrap(), 3000);
+        assert_eq!(parse_port("65535").unwrap(), 65535);
+        for bad in ["0", "65536", "-1", "http", ""] {
+            assert_eq!(field_of(parse_port(bad).unwrap_err()), "--port", "{bad}");
+        }
+    }
+
+    #[test]
+    fn limit_must_be_finite_and_non_negative() {
+        assert_eq!(parse_limit("100").unwrap(), 100.0);
+        assert_eq!(parse_limit("0").unwrap(), 0.0);
+        assert_eq!(parse_limit("2.5").unwrap(), 2.5);
+        for bad in ["-1", "NaN", "inf", "-inf", "infinity", "ten"] {
+            assert_eq!(field_of(parse_limit(bad).unwrap_err()), "--limit", "{bad}");
+        }
+    }
+
+    #[test]
+    fn expires_at_must_be_rfc3339_and_future() {
+        let now = OffsetDateTime::parse("2026-01-01T00:00:00Z", &Rfc3339).unwrap();
+        assert_eq!(
+            parse_expires_at("2027-01-01T00:00:00+00:00", now).unwrap(),
+            "2027-01-01T00:00:00Z"
+        );
+        let e = parse_expires_at("2025-01-01T00:00:00Z", now).unwrap_err();
+        assert!(e.to_string().contains("future"), "{e}");
+        for bad in ["tomorrow", "2027-01-01", "2027-01-01 00:00"] {
+            assert_eq!(
+                field_of(parse_expires_at(bad, now).unwrap_err()),
+                "--expires-at",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn key_label_is_capped_at_100_chars() {
+        assert!(parse_key_label(&"é".repeat(100)).is_ok());
+        assert_eq!(
+            field_of(parse_key_label(&"a".repeat(101)).unwrap_err()),
+            "--key-label"
+        );
+    }
+
+    #[test]
+    fn workspace_id_must_be_a_uuid() {
+        assert_eq!(
+            parse_workspace_id("123E4567-e89b-12d3-a456-426614174000").unwrap(),
+            "123e4567-e89b-12d3-a456-426614174000"
+        );
+        for bad in [
+            "123",
+            "123e4567e89b12d3a456426614174000",
+            "123e4567-e89b-12d3-a456-42661417400g",
+        ] {
+            assert_eq!(
+                field_of(parse_workspace_id(bad).unwrap_err()),
+                "--workspace-id",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn enums_reject_unknown_values() {
+        assert_eq!(
+            parse_usage_limit_type("weekly").unwrap(),
+            UsageLimitType::Weekly
+        );
+        assert_eq!(
+            field_of(parse_usage_limit_type("yearly").unwrap_err()),
+            "--usage-limit-type"
+        );
+        assert_eq!(
+            field_of(parse_challenge_method("S512").unwrap_err()),
+            "--code-challenge-method"
+        );
+    }
+}

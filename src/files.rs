@@ -1,0 +1,87 @@
+//! Private files: created mode 0600 in a 0700 directory and written atomically.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Creates `dir` (and parents) with mode 0700 where it does not exist yet.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|e| Error::internal(format!("creating {}", dir.display()), e))
+}
+
+/// Writes `contents` to `path` with mode 0600: a temporary file in the same directory, fsynced,
+/// then renamed over `path`, so a reader never sees a half-written file.
+pub fn write_private_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::bad_input("file path", "a path that names a file"))?;
+    let context = || format!("writing {}", path.display());
+    for attempt in 0u32.. {
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".{}.{attempt}.tmp", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = match options.open(&tmp) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 16 => continue,
+            Err(e) => return Err(Error::internal(context(), e)),
+        };
+        let written = file
+            .write_all(contents)
+            .and_then(|()| file.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::internal(context(), e));
+        }
+        return Ok(());
+    }
+    unreachable!("the loop returns on every path")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_are_private_and_replace_whole_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("a/b");
+        create_private_dir(&sub).unwrap();
+        let path = sub.join("key");
+        write_private_atomic(&path, b"first secret, longer").unwrap();
+        write_private_atomic(&path, b"second").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(&sub), 0o700);
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(&sub).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "temporary files left behind");
+    }
+
+    #[test]
+    fn write_into_missing_dir_fails_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = write_private_atomic(&dir.path().join("missing/key"), b"x").unwrap_err();
+        assert!(e.to_string().contains("writing"), "{e}");
+    }
+}

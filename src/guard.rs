@@ -1,0 +1,64 @@
+//! Request guards shared by every listener route: the Host check against DNS rebinding.
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::pages::Page;
+
+/// Whether a `Host` header value names this helper: localhost, 127.0.0.1 or [::1] on `port`.
+///
+/// A page on `evil.example` that rebinds its name to 127.0.0.1 still sends `Host: evil.example`,
+/// so refusing every other name keeps web pages out.
+pub fn host_allowed(host: &str, port: u16) -> bool {
+    let Some((name, host_port)) = host.rsplit_once(':') else {
+        return false;
+    };
+    if host_port.parse::<u16>().ok() != Some(port) {
+        return false;
+    }
+    name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "[::1]"
+}
+
+/// Middleware: refuses requests whose Host is not ours with 421 and the "wrong address" page.
+pub async fn require_local_host(State(port): State<u16>, request: Request, next: Next) -> Response {
+    let ok = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| host_allowed(h, port));
+    if ok {
+        next.run(request).await
+    } else {
+        tracing::debug!("refused a request with a foreign Host header");
+        Page::WrongHost.render(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_allowed;
+
+    #[test]
+    fn only_loopback_names_on_our_port_pass() {
+        assert!(host_allowed("localhost:3000", 3000));
+        assert!(host_allowed("LOCALHOST:3000", 3000));
+        assert!(host_allowed("127.0.0.1:3000", 3000));
+        assert!(host_allowed("[::1]:3000", 3000));
+        for bad in [
+            "localhost",
+            "localhost:3001",
+            "evil.example:3000",
+            "localhost.evil.example:3000",
+            "127.0.0.2:3000",
+            "[::1]",
+            "::1:3000",
+            "0.0.0.0:3000",
+            "localhost:3000:3000",
+            "",
+        ] {
+            assert!(!host_allowed(bad, 3000), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The loopback listener: binds 127.0.0.1 and ::1 on one port, serves TLS and plain HTTP on it
+//! (a TLS ClientHello starts with byte 0x16), and stops on a shutdown signal.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+
+use crate::error::{Error, Result};
+
+/// First byte of a TLS record carrying a handshake.
+const TLS_HANDSHAKE: u8 = 0x16;
+/// How long a client may take to send its request headers (or its TLS hello).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most connections served at once; further clients wait in the kernel's backlog.
+pub const MAX_CONNECTIONS: usize = 512;
+/// Largest request head (line plus headers) read before the request is refused.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// How long open connections get to finish after shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Sockets bound on the loopback addresses of one port, ready to serve.
+#[derive(Debug)]
+pub struct LoopbackListener {
+    sockets: Vec<TcpListener>,
+    port: u16,
+}
+
+impl LoopbackListener {
+    /// Binds 127.0.0.1:`port` and, where the host has IPv6, [::1]:`port`.
+    ///
+    /// Either address being held by another process is an error: a browser resolving
+    /// `localhost` to the other one would otherwise reach a stranger's server.
+    pub async fn bind(port: u16) -> Result<Self> {
+        let v4 = bind_one(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
+        let port = v4
+            .local_addr()
+            .map_err(|e| Error::internal("reading the bound port", e))?
+            .port();
+        let mut sockets = vec![v4];
+        match TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, port))).await {
+            Ok(v6) => sockets.push(v6),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(port_in_use(SocketAddr::from((Ipv6Addr::LOCALHOST, port))));
+            }
+            // No IPv6 loopback on this host: nobody can reach [::1] either.
+            Err(e) => {
+                tracing::debug!(error = %e, "IPv6 loopback unavailable; serving 127.0.0.1 only")
+            }
+        }
+        Ok(Self { sockets, port })
+    }
+
+    /// The port every socket is bound to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The bound addresses.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.sockets
+            .iter()
+            .filter_map(|s| s.local_addr().ok())
+            .collect()
+    }
+
+    /// Serves `router` on every socket until `shutdown` turns true, then drains briefly.
+    pub async fn serve(
+        self,
+        router: Router,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        let acceptor = tls.map(TlsAcceptor::from);
+        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let mut loops = tokio::task::JoinSet::new();
+        for socket in self.sockets {
+            loops.spawn(accept_loop(
+                socket,
+                router.clone(),
+                acceptor.clone(),
+                permits.clone(),
+                shutdown.clone(),
+            ));
+        }
+        while loops.join_next().await.is_some() {}
+        // Connections hold permits; wait (bounded) for them to finish their graceful close.
+        let _ =
+            tokio::time::timeout(DRAIN_TIMEOUT, permits.acquire_many(MAX_CONNECTIONS as u32)).await;
+    }
+}
+
+async fn bind_one(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            port_in_use(addr)
+        } else {
+            Error::internal(format!("could not bind {addr}"), e)
+        }
+    })
+}
+
+fn port_in_use(addr: SocketAddr) -> Error {
+    Error::PortInUse {
+        addr,
+        holder: crate::port_holder::find(addr.port()),
+    }
+}
+
+async fn accept_loop(
+    socket: TcpListener,
+    router: Router,
+    acceptor: Option<TlsAcceptor>,
+    permits: Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            _ = shutdown.changed() => return,
+        };
+        let stream = tokio::select! {
+            accepted = socket.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let router = router.clone();
+        let acceptor = acceptor.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            serve_connection(stream, router, acceptor, shutdown).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    router: Router,
+    acceptor: Option<TlsAcceptor>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut first = [0u8; 1];
+    let peeked = tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await;
+    if !matches!(peeked, Ok(Ok(1))) {
+        return;
+    }
+    match acceptor {
+        Some(acceptor) if first[0] == TLS_HANDSHAKE => {
+            let handshake =
+                tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await;
+            match handshake {
+                Ok(Ok(tls)) => serve_http(TokioIo::new(tls), router, shutdown).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
+            }
+        }
+        _ => serve_http(TokioIo::new(stream), router, shutdown).await,
+    }
+}
+
+async fn serve_http<I>(io: I, router: Router, mut shutdown: watch::Receiver<bool>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES);
+    let conn = builder.serve_connection(io, TowerToHyperService::new(router));
+    tokio::pin!(conn);
+    let stopping = tokio::select! {
+        _ = conn.as_mut() => false,
+        stop = shutdown.wait_for(|stop| *stop) => stop.is_ok(),
+    };
+    if stopping {
+        conn.as_mut().graceful_shutdown();
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
+    }
+}

@@ -1,0 +1,544 @@
+//! Talking to OpenRouter: the authorize URL, the code bundle, the key exchange and create-code.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::config::UsageLimitType;
+use crate::error::{Error, Result};
+use crate::pkce::ChallengeMethod;
+use crate::secret::{ApiKey, AuthCode, CodeVerifier, State};
+
+/// Attempts per request when the failure cannot have consumed the single-use code.
+const MAX_ATTEMPTS: u32 = 4;
+/// First backoff delay; doubles each retry.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// Longest single backoff delay.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Longest a body from OpenRouter is quoted in an error message.
+const MAX_QUOTED_BODY: usize = 300;
+
+/// The URL of OpenRouter's consent page: `{base}/auth?callback_url&code_challenge&...&state`.
+///
+/// With no `callback_url` OpenRouter shows the code on its page instead (headless flow).
+pub fn authorize_url(
+    base: &Url,
+    callback_url: Option<&Url>,
+    code_challenge: &str,
+    method: ChallengeMethod,
+    state: Option<&State>,
+) -> Url {
+    let mut url = base
+        .join("auth")
+        .expect("a relative path joins any http base URL");
+    {
+        let mut q = url.query_pairs_mut();
+        if let Some(cb) = callback_url {
+            q.append_pair("callback_url", cb.as_str());
+        }
+        q.append_pair("code_challenge", code_challenge);
+        q.append_pair("code_challenge_method", method.as_str());
+        if let Some(state) = state {
+            q.append_pair("state", state.secret());
+        }
+    }
+    url
+}
+
+/// What `authorize` prints and `exchange` reads: everything needed to redeem a code.
+#[derive(Debug, Clone)]
+pub struct CodeBundle {
+    /// The single-use authorization code.
+    pub code: AuthCode,
+    /// The verifier whose challenge was sent with the authorize request.
+    pub code_verifier: CodeVerifier,
+    /// How the challenge was derived.
+    pub code_challenge_method: ChallengeMethod,
+    /// The callback URL the code was issued for, where known.
+    pub callback_url: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CodeBundleJson<'a> {
+    code: Option<std::borrow::Cow<'a, str>>,
+    code_verifier: Option<std::borrow::Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code_challenge_method: Option<std::borrow::Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    callback_url: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl CodeBundle {
+    /// The bundle as one JSON object; this is the one place its secrets are written out.
+    pub fn to_json(&self) -> String {
+        let json = CodeBundleJson {
+            code: Some(self.code.secret().into()),
+            code_verifier: Some(self.code_verifier.secret().into()),
+            code_challenge_method: Some(self.code_challenge_method.as_str().into()),
+            callback_url: self.callback_url.as_deref().map(Into::into),
+        };
+        serde_json::to_string(&json).expect("a struct of strings always serializes")
+    }
+
+    /// Parses a bundle from JSON, naming the field at fault; never echoes the input.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let json: CodeBundleJson<'_> = serde_json::from_str(text).map_err(|e| {
+            Error::bad_input(
+                "code bundle",
+                format!(
+                    "a JSON object with code and code_verifier (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })?;
+        let code = json
+            .code
+            .filter(|c| !c.trim().is_empty())
+            .ok_or_else(|| Error::bad_input("code", "a non-empty string in the code bundle"))?;
+        let verifier = json
+            .code_verifier
+            .ok_or_else(|| Error::bad_input("code_verifier", "a string in the code bundle"))?;
+        let method = match json.code_challenge_method.as_deref() {
+            None => ChallengeMethod::S256,
+            Some(m) => ChallengeMethod::parse(m)
+                .ok_or_else(|| Error::bad_input("code_challenge_method", "S256 or plain"))?,
+        };
+        Self::new(
+            AuthCode::new(code.trim()),
+            CodeVerifier::new(verifier.trim()),
+            method,
+            json.callback_url.map(|c| c.into_owned()),
+        )
+    }
+
+    /// Builds a bundle, checking the verifier has RFC 7636's form.
+    pub fn new(
+        code: AuthCode,
+        code_verifier: CodeVerifier,
+        code_challenge_method: ChallengeMethod,
+        callback_url: Option<String>,
+    ) -> Result<Self> {
+        if code.secret().is_empty() {
+            return Err(Error::bad_input("code", "a non-empty string"));
+        }
+        if !crate::pkce::is_valid_verifier(code_verifier.secret()) {
+            return Err(Error::bad_input(
+                "code_verifier",
+                "43-128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)",
+            ));
+        }
+        Ok(Self {
+            code,
+            code_verifier,
+            code_challenge_method,
+            callback_url,
+        })
+    }
+}
+
+/// OpenRouter's reply to a successful exchange.
+#[derive(Debug)]
+pub struct KeyResponse {
+    /// The new API key.
+    pub key: ApiKey,
+    /// The OpenRouter user the key belongs to, when OpenRouter says.
+    pub user_id: Option<String>,
+}
+
+impl KeyResponse {
+    /// `{"key","user_id"}`: what `exchange` and `login` print.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({ "key": self.key.secret(), "user_id": self.user_id }).to_string()
+    }
+}
+
+/// The body of `POST /api/v1/auth/keys/code` (OpenRouter's CreateAuthKeysCodeRequest).
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateAuthKeysCodeRequest {
+    /// Where OpenRouter will send the browser; also bound to the code.
+    pub callback_url: String,
+    /// The PKCE challenge derived from a fresh verifier.
+    pub code_challenge: String,
+    /// How the challenge was derived.
+    pub code_challenge_method: ChallengeMethod,
+    /// Credit limit for the key the code will mint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<f64>,
+    /// When the key stops working (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// A name for the key in the OpenRouter dashboard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_label: Option<String>,
+    /// How often the limit resets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage_limit_type: Option<UsageLimitType>,
+    /// The workspace the key belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
+}
+
+/// `data` of OpenRouter's create-code reply.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CreatedCode {
+    /// The authorization code (treated as secret once received).
+    pub id: String,
+    /// The app the code belongs to.
+    #[serde(default)]
+    pub app_id: Option<serde_json::Value>,
+    /// When the code was created.
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CreatedCodeReply {
+    data: CreatedCode,
+}
+
+#[derive(Deserialize)]
+struct KeyReply {
+    key: String,
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorReply {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    message: String,
+}
+
+/// An HTTP client for one OpenRouter base URL: rustls, no redirects, bounded retries.
+#[derive(Debug, Clone)]
+pub struct OpenRouterClient {
+    http: reqwest::Client,
+    base: Url,
+}
+
+impl OpenRouterClient {
+    /// A client for `base`, which must already be validated by `config::parse_openrouter_url`.
+    pub fn new(base: Url) -> Result<Self> {
+        crate::tls::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            // Following a redirect from the token endpoint would hand the code elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("openrouter-pkce/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::internal("building the HTTP client", e))?;
+        Ok(Self { http, base })
+    }
+
+    /// The base URL requests go to.
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// `POST /api/v1/auth/keys`: redeems the code for an API key.
+    pub async fn exchange(&self, bundle: &CodeBundle) -> Result<KeyResponse> {
+        let body = serde_json::json!({
+            "code": bundle.code.secret(),
+            "code_verifier": bundle.code_verifier.secret(),
+            "code_challenge_method": bundle.code_challenge_method.as_str(),
+        });
+        let text = self.post("api/v1/auth/keys", &body, None).await?;
+        let reply: KeyReply = serde_json::from_str(&text).map_err(|_| {
+            Error::Unreachable("OpenRouter's exchange reply had no key field".into())
+        })?;
+        Ok(KeyResponse {
+            key: ApiKey::new(reply.key),
+            user_id: reply.user_id,
+        })
+    }
+
+    /// `POST /api/v1/auth/keys/code` with a management key as bearer.
+    pub async fn create_code(
+        &self,
+        request: &CreateAuthKeysCodeRequest,
+        management_key: &ApiKey,
+    ) -> Result<CreatedCode> {
+        let body = serde_json::to_value(request)
+            .map_err(|e| Error::internal("encoding the create-code request", e))?;
+        let text = self
+            .post("api/v1/auth/keys/code", &body, Some(management_key))
+            .await?;
+        let reply: CreatedCodeReply = serde_json::from_str(&text).map_err(|_| {
+            Error::Unreachable("OpenRouter's create-code reply had no data.id field".into())
+        })?;
+        Ok(reply.data)
+    }
+
+    /// POSTs JSON, retrying only failures that cannot have reached OpenRouter's handler.
+    async fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        bearer: Option<&ApiKey>,
+    ) -> Result<String> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| Error::internal("building the request URL", e))?;
+        let mut delay = FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let mut request = self.http.post(url.clone()).json(body);
+            if let Some(key) = bearer {
+                request = request.bearer_auth(key.secret());
+            }
+            let failure = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let text = response.text().await.unwrap_or_default();
+                    if status.is_success() {
+                        return Ok(text);
+                    }
+                    let retryable = matches!(status.as_u16(), 502..=504);
+                    let error = status_error(status.as_u16(), &text);
+                    if !retryable {
+                        return Err(error);
+                    }
+                    error
+                }
+                // Only a failed connect is certain not to have delivered the code.
+                Err(e) if e.is_connect() => Error::Unreachable(format!(
+                    "could not connect to {}: {}",
+                    url.host_str().unwrap_or("?"),
+                    root_cause(&e)
+                )),
+                Err(e) => {
+                    return Err(Error::Unreachable(format!(
+                        "request to {} failed: {}",
+                        url.path(),
+                        root_cause(&e)
+                    )));
+                }
+            };
+            if attempt >= MAX_ATTEMPTS {
+                return Err(failure);
+            }
+            tracing::debug!(attempt, path = url.path(), error = %failure, "retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(MAX_BACKOFF);
+            attempt += 1;
+        }
+    }
+}
+
+/// A client that follows redirects like a browser and trusts the local CA at `ca_cert`
+/// (for `demo`, where it stands in for the person's browser).
+pub fn browser_like_client(ca_cert: Option<&std::path::Path>) -> Result<reqwest::Client> {
+    crate::tls::install_crypto_provider();
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .timeout(Duration::from_secs(30));
+    if let Some(path) = ca_cert {
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::internal(format!("reading {}", path.display()), e))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| Error::internal(format!("parsing {}", path.display()), e))?;
+        builder = builder.tls_certs_merge([cert]);
+    }
+    builder
+        .build()
+        .map_err(|e| Error::internal("building the HTTP client", e))
+}
+
+/// The innermost error message, which says more than reqwest's wrapper.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// The error for a non-success status, keeping OpenRouter's message or a quote of the body.
+fn status_error(status: u16, body: &str) -> Error {
+    let message = match serde_json::from_str::<ErrorReply>(body) {
+        Ok(reply) => reply.error.message,
+        Err(_) => {
+            let quoted: String = body.chars().take(MAX_QUOTED_BODY).collect();
+            if quoted.trim().is_empty() {
+                "(empty body)".to_owned()
+            } else {
+                quoted
+            }
+        }
+    };
+    if (400..500).contains(&status) {
+        Error::Refused { status, message }
+    } else {
+        Error::Unreachable(format!("HTTP {status}: {message}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verifier() -> CodeVerifier {
+        CodeVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
+    }
+
+    #[test]
+    fn authorize_url_carries_every_parameter_encoded() {
+        let base = Url::parse("https://openrouter.ai/").unwrap();
+        let cb = Url::parse("https://localhost:3000/callback/abc").unwrap();
+        let state = State::new("st-1");
+        let url = authorize_url(
+            &base,
+            Some(&cb),
+            "E9Mel",
+            ChallengeMethod::S256,
+            Some(&state),
+        );
+        assert_eq!(
+            url.as_str(),
+            "https://openrouter.ai/auth?callback_url=https%3A%2F%2Flocalhost%3A3000%2Fcallback%2Fabc\
+             &code_challenge=E9Mel&code_challenge_method=S256&state=st-1"
+        );
+    }
+
+    #[test]
+    fn headless_authorize_url_has_no_callback() {
+        let base = Url::parse("https://openrouter.ai/").unwrap();
+        let url = authorize_url(&base, None, "c", ChallengeMethod::S256, None);
+        assert_eq!(
+            url.as_str(),
+            "https://openrouter.ai/auth?code_challenge=c&code_challenge_method=S256"
+        );
+    }
+
+    #[test]
+    fn code_bundle_round_trips() {
+        let bundle = CodeBundle::new(
+            AuthCode::new("code-1"),
+            verifier(),
+            ChallengeMethod::Plain,
+            Some("https://localhost:3000/callback".into()),
+        )
+        .unwrap();
+        let json: serde_json::Value = serde_json::from_str(&bundle.to_json()).unwrap();
+        assert_eq!(json["code"], "code-1");
+        assert_eq!(json["code_verifier"], verifier().secret());
+        assert_eq!(json["code_challenge_method"], "plain");
+        assert_eq!(json["callback_url"], "https://localhost:3000/callback");
+        let back = CodeBundle::from_json(&bundle.to_json()).unwrap();
+        assert_eq!(back.code.secret(), "code-1");
+        assert_eq!(back.code_challenge_method, ChallengeMethod::Plain);
+    }
+
+    fn bad_field(text: &str) -> &'static str {
+        match CodeBundle::from_json(text) {
+            Err(Error::BadInput { field, .. }) => field,
+            other => panic!("expected BadInput for {text}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_code_bundles_name_the_field() {
+        assert_eq!(bad_field("not json"), "code bundle");
+        assert_eq!(bad_field("[1,2]"), "code bundle");
+        assert_eq!(bad_field(r#"{"code_verifier":"x"}"#), "code");
+        assert_eq!(bad_field(r#"{"code":"","code_verifier":"x"}"#), "code");
+        assert_eq!(bad_field(r#"{"code":"c"}"#), "code_verifier");
+        assert_eq!(
+            bad_field(r#"{"code":"c","code_verifier":"short"}"#),
+            "code_verifier"
+        );
+        let v = verifier();
+        let with_method = format!(
+            r#"{{"code":"c","code_verifier":"{}","code_challenge_method":"MD5"}}"#,
+            v.secret()
+        );
+        assert_eq!(bad_field(&with_method), "code_challenge_method");
+    }
+
+    #[test]
+    fn bundle_errors_do_not_echo_secrets() {
+        let text = r#"{"code":"sekrit-code","code_verifier":"short-sekrit"}"#;
+        let e = CodeBundle::from_json(text).unwrap_err().to_string();
+        assert!(!e.contains("sekrit"), "{e}");
+    }
+
+    #[test]
+    fn create_code_request_is_snake_case_and_omits_unset_fields() {
+        let minimal = CreateAuthKeysCodeRequest {
+            callback_url: "https://localhost:3000/callback".into(),
+            code_challenge: "abc".into(),
+            code_challenge_method: ChallengeMethod::S256,
+            limit: None,
+            expires_at: None,
+            key_label: None,
+            usage_limit_type: None,
+            workspace_id: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&minimal).unwrap(),
+            serde_json::json!({
+                "callback_url": "https://localhost:3000/callback",
+                "code_challenge": "abc",
+                "code_challenge_method": "S256",
+            })
+        );
+        let full = CreateAuthKeysCodeRequest {
+            code_challenge_method: ChallengeMethod::Plain,
+            limit: Some(100.0),
+            expires_at: Some("2030-01-01T00:00:00Z".into()),
+            key_label: Some("ci".into()),
+            usage_limit_type: Some(UsageLimitType::Monthly),
+            workspace_id: Some("123e4567-e89b-12d3-a456-426614174000".into()),
+            ..minimal
+        };
+        assert_eq!(
+            serde_json::to_value(&full).unwrap(),
+            serde_json::json!({
+                "callback_url": "https://localhost:3000/callback",
+                "code_challenge": "abc",
+                "code_challenge_method": "plain",
+                "limit": 100.0,
+                "expires_at": "2030-01-01T00:00:00Z",
+                "key_label": "ci",
+                "usage_limit_type": "monthly",
+                "workspace_id": "123e4567-e89b-12d3-a456-426614174000",
+            })
+        );
+    }
+
+    #[test]
+    fn status_errors_keep_openrouter_message_and_classify() {
+        match status_error(403, r#"{"error":{"code":403,"message":"Invalid code"}}"#) {
+            Error::Refused { status, message } => {
+                assert_eq!(status, 403);
+                assert_eq!(message, "Invalid code");
+            }
+            other => panic!("{other:?}"),
+        }
+        match status_error(500, "<html>boom</html>") {
+            Error::Unreachable(m) => assert_eq!(m, "HTTP 500: <html>boom</html>"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn key_response_json_has_key_and_user_id() {
+        let r = KeyResponse {
+            key: ApiKey::new("sk-1"),
+            user_id: Some("u1".into()),
+        };
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&r.to_json()).unwrap(),
+            serde_json::json!({"key": "sk-1", "user_id": "u1"})
+        );
+        assert!(!format!("{r:?}").contains("sk-1"));
+    }
+}

@@ -1,0 +1,199 @@
+//! The browser pages (static/, embedded in the binary) and the headers they are sent with.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+const PAGE: &str = include_str!("../static/page.html");
+const CSS: &str = include_str!("../static/page.css");
+const CLEAR_URL_JS: &str = include_str!("../static/clear-url.js");
+
+/// Only our own stylesheet and script; no framing, no forms, no external anything.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
+     img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// What a page tells the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// The code arrived and the terminal or app carries on.
+    Success,
+    /// The person declined on OpenRouter's page.
+    Denied,
+    /// No pending login matches this callback (stale tab, finished, expired, or forged).
+    UnknownLogin,
+    /// The login was found but the `state` parameter did not match it.
+    WrongState,
+    /// The callback carried neither a code nor an error.
+    MissingCode,
+    /// The request named a host other than localhost (DNS rebinding guard).
+    WrongHost,
+    /// Nothing here.
+    NotFound,
+}
+
+impl Page {
+    fn parts(self) -> (StatusCode, &'static str, &'static str, &'static str) {
+        match self {
+            Page::Success => (
+                StatusCode::OK,
+                "Signed in to OpenRouter",
+                "Authorization is complete and the key is being handed to the app that asked for it.",
+                "You can close this tab.",
+            ),
+            Page::Denied => (
+                StatusCode::OK,
+                "Authorization denied",
+                "OpenRouter reports that access was not granted, so no key was created.",
+                "Close this tab and start the login again if this was a mistake.",
+            ),
+            Page::UnknownLogin => (
+                StatusCode::NOT_FOUND,
+                "Unknown or expired login",
+                "This link does not belong to a login that is waiting. It may have finished, timed out, or been opened twice.",
+                "Start the login again from your terminal or app.",
+            ),
+            Page::WrongState => (
+                StatusCode::BAD_REQUEST,
+                "Login could not be verified",
+                "The state value returned by the browser does not match the login that is waiting, so the code was not accepted.",
+                "Start the login again; if this keeps happening, another page may be interfering.",
+            ),
+            Page::MissingCode => (
+                StatusCode::BAD_REQUEST,
+                "No authorization code",
+                "The browser came back without an authorization code.",
+                "Start the login again from your terminal or app.",
+            ),
+            Page::WrongHost => (
+                StatusCode::MISDIRECTED_REQUEST,
+                "Wrong address",
+                "This helper only answers on localhost, 127.0.0.1 or [::1].",
+                "Open the link exactly as the login printed it.",
+            ),
+            Page::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Nothing here",
+                "This address is not part of the login.",
+                "You can close this tab.",
+            ),
+        }
+    }
+
+    /// The page's HTTP status.
+    pub fn status(self) -> StatusCode {
+        self.parts().0
+    }
+
+    /// Renders the page; `detail` (e.g. OpenRouter's error text) is HTML-escaped and appended.
+    pub fn render(self, detail: Option<&str>) -> Response {
+        let (status, title, message, next) = self.parts();
+        let message = match detail {
+            Some(d) => format!("{} {}", escape_html(message), escape_html(d)),
+            None => escape_html(message),
+        };
+        let (kind, badge) = if self == Page::Success {
+            ("success", "✓")
+        } else {
+            ("error", "!")
+        };
+        let body = PAGE
+            .replace("{{kind}}", kind)
+            .replace("{{badge}}", badge)
+            .replace("{{title}}", title)
+            .replace("{{message}}", &message)
+            .replace("{{next}}", next);
+        with_page_headers((
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        ))
+    }
+}
+
+/// The stylesheet the pages link to.
+pub fn stylesheet() -> Response {
+    with_page_headers(([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS))
+}
+
+/// The script that removes the code from the address bar.
+pub fn clear_url_script() -> Response {
+    with_page_headers((
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        CLEAR_URL_JS,
+    ))
+}
+
+fn with_page_headers(response: impl IntoResponse) -> Response {
+    let mut response = response.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+/// Escapes text for an HTML text node or attribute.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detail_is_escaped() {
+        assert_eq!(
+            escape_html("<script>&'\""),
+            "&lt;script&gt;&amp;&#39;&quot;"
+        );
+    }
+
+    #[test]
+    fn pages_load_no_external_resources() {
+        for text in [PAGE, CSS, CLEAR_URL_JS] {
+            assert!(
+                !text.contains("http://") && !text.contains("https://"),
+                "{text}"
+            );
+            assert!(!text.contains("//cdn") && !text.contains("url("), "{text}");
+        }
+        assert!(PAGE.contains("<html lang=\"en\">"));
+    }
+
+    #[test]
+    fn pages_carry_the_security_headers() {
+        let r = Page::WrongState.render(Some("<b>x</b>"));
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let h = r.headers();
+        assert_eq!(h[header::CACHE_CONTROL], "no-store");
+        assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+        assert!(
+            h[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .starts_with("default-src 'none'")
+        );
+    }
+}
