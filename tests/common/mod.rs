@@ -1,0 +1,266 @@
+//! Shared test fixtures: a private HOME per test, free ports, the stand-in as a child process,
+//! and a spawned `openrouter-pkce` whose stderr is collected as it arrives.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_openrouter-pkce");
+
+/// A temporary HOME with XDG dirs inside it; nothing touches the real user's files.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for sub in ["config", "state", "runtime"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        Self { dir }
+    }
+
+    pub fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.home().join("config/openrouter-pkce")
+    }
+
+    pub fn ca_cert(&self) -> PathBuf {
+        self.config_dir().join("ca.pem")
+    }
+
+    /// A command for the binary with this env's HOME/XDG dirs and no inherited settings.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home())
+            .env("XDG_CONFIG_HOME", self.home().join("config"))
+            .env("XDG_STATE_HOME", self.home().join("state"))
+            .env("XDG_RUNTIME_DIR", self.home().join("runtime"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Writes a `$BROWSER` script that records the URL it was given and follows it with curl,
+    /// trusting this env's local CA, as a browser that trusts it would.
+    pub fn browser_script(&self) -> PathBuf {
+        let path = self.home().join("browser.sh");
+        let script = format!(
+            "#!/bin/sh\nprintf '%s' \"$1\" > '{log}'\nexec curl -sS -L --max-redirs 5 --cacert '{ca}' -o '{page}' \"$1\"\n",
+            log = self.browser_log().display(),
+            ca = self.ca_cert().display(),
+            page = self.browser_page().display(),
+        );
+        std::fs::write(&path, script).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        path
+    }
+
+    /// The URL the browser script was opened with.
+    pub fn browser_log(&self) -> PathBuf {
+        self.home().join("browser-url.txt")
+    }
+
+    /// The last page the browser script landed on.
+    pub fn browser_page(&self) -> PathBuf {
+        self.home().join("browser-page.html")
+    }
+}
+
+/// A port free on both 127.0.0.1 and ::1 right now.
+pub fn free_port() -> u16 {
+    loop {
+        let v4 = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = v4.local_addr().unwrap().port();
+        match TcpListener::bind((Ipv6Addr::LOCALHOST, port)) {
+            Ok(_) => return port,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => return port,
+            Err(_) => continue,
+        }
+    }
+}
+
+/// A spawned process whose stderr is gathered in the background; killed on drop.
+pub struct Running {
+    pub child: Child,
+    stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
+}
+
+impl Running {
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd.spawn().expect("spawn openrouter-pkce");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let pipe = child.stdout.take().unwrap();
+        let sink = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Self { child, stderr, stdout }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Polls stderr until `pred` finds something, for up to 20 s.
+    pub fn wait_stderr<T>(&self, what: &str, pred: impl Fn(&str) -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(v) = pred(&self.stderr()) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; stderr:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Polls stdout until a whole line arrives; returns the first line.
+    pub fn wait_stdout_line(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(line) = self.stdout().lines().next() {
+                return line.to_owned();
+            }
+            assert!(Instant::now() < deadline, "no stdout line; stderr:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The authorize URL printed by `--no-browser`.
+    pub fn wait_authorize_url(&self) -> url::Url {
+        self.wait_stderr("the authorize URL", |s| {
+            s.split_whitespace()
+                .find(|w| w.starts_with("http") && w.contains("/auth?"))
+                .map(|w| url::Url::parse(w).unwrap())
+        })
+    }
+
+    pub fn write_stdin(&mut self, text: &str) {
+        let stdin = self.child.stdin.as_mut().expect("stdin piped");
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Waits for exit (up to 30 s) and returns status, stdout, stderr.
+    pub fn finish(mut self) -> (ExitStatus, String, String) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "process did not exit; stderr:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // Let the reader threads drain the pipes.
+        std::thread::sleep(Duration::from_millis(50));
+        (status, self.stdout(), self.stderr())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The stand-in as a child process on a free port.
+pub struct StandIn {
+    pub url: String,
+    _process: Running,
+}
+
+impl StandIn {
+    pub fn start(env: &TestEnv, extra: &[&str]) -> Self {
+        let mut cmd = env.command();
+        cmd.args(["mock-server", "--port", "0"]).args(extra);
+        let process = Running::spawn(cmd);
+        let line = process.wait_stdout_line();
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let url = json["url"].as_str().unwrap().trim_end_matches('/').to_owned();
+        Self { url, _process: process }
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        let body = blocking_get(&format!("{}/_standin/stats", self.url));
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+/// A minimal HTTP/1.1 GET over loopback, for plain-http endpoints.
+pub fn blocking_get(url: &str) -> String {
+    let out = Command::new("curl").args(["-sS", "--fail", url]).output().expect("curl");
+    assert!(out.status.success(), "GET {url} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a command to completion with `stdin` as its input.
+pub fn run_with_stdin(mut cmd: Command, stdin: &str) -> (ExitStatus, String, String) {
+    cmd.stdin(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status,
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+pub fn run(mut cmd: Command) -> (ExitStatus, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status,
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+pub fn json(line: &str) -> serde_json::Value {
+    serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
+}
+
+/// An HTTP client that trusts `ca` and follows no redirects.
+pub fn client_trusting(ca: &Path) -> reqwest::Client {
+    openrouter_pkce::tls::install_crypto_provider();
+    let cert = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_merge([cert])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}

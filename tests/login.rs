@@ -1,0 +1,193 @@
+//! `login`, `authorize | exchange` and the headless flow against the stand-in, end to end.
+
+mod common;
+
+use common::*;
+
+fn login_cmd(env: &TestEnv, stand_in: &StandIn, port: u16) -> std::process::Command {
+    let mut cmd = env.command();
+    cmd.args(["login", "--openrouter-url", &stand_in.url, "--port", &port.to_string(), "--timeout", "20"])
+        .env("BROWSER", env.browser_script());
+    cmd
+}
+
+#[test]
+fn login_through_the_browser_prints_the_key() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let (status, stdout, stderr) = run(login_cmd(&env, &stand_in, free_port()));
+    assert!(status.success(), "{stderr}");
+    let out = json(&stdout);
+    assert!(out["key"].as_str().unwrap().starts_with("sk-or-v1-standin-"), "{out}");
+    assert_eq!(out["user_id"], "user_standin");
+    assert_eq!(stand_in.stats()["exchanges_ok"], 1);
+    // The browser landed on the success page, and the page carries no secret.
+    let page = std::fs::read_to_string(env.browser_page()).unwrap();
+    assert!(page.contains("Signed in to OpenRouter"), "{page}");
+    assert!(!page.contains("standin-code-"), "the page shows the code");
+    // The authorize URL went to the browser with a nonce'd https callback and S256.
+    let url = url::Url::parse(&std::fs::read_to_string(env.browser_log()).unwrap()).unwrap();
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert!(q["callback_url"].starts_with("https://localhost:"), "{url}");
+    assert!(q["callback_url"].contains("/callback/"), "{url}");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert!(q["state"].len() >= 43);
+}
+
+#[test]
+fn login_with_output_writes_a_private_key_file_and_prints_no_key() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let key_file = env.home().join("key.txt");
+    let mut cmd = login_cmd(&env, &stand_in, free_port());
+    cmd.arg("--output").arg(&key_file);
+    let (status, stdout, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    assert!(key.trim().starts_with("sk-or-v1-standin-"));
+    assert!(!stdout.contains(key.trim()), "stdout has the key: {stdout}");
+    assert_eq!(json(&stdout)["user_id"], "user_standin");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn login_over_an_http_callback() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let mut cmd = login_cmd(&env, &stand_in, free_port());
+    cmd.args(["--callback-scheme", "http", "--callback-host", "127.0.0.1"]);
+    let (status, stdout, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    assert!(json(&stdout)["key"].is_string());
+    let url = std::fs::read_to_string(env.browser_log()).unwrap();
+    assert!(url.contains("callback_url=http%3A%2F%2F127.0.0.1%3A"), "{url}");
+}
+
+#[test]
+fn authorize_piped_into_exchange() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let mut cmd = env.command();
+    cmd.args(["authorize", "--openrouter-url", &stand_in.url, "--port", &free_port().to_string()])
+        .env("BROWSER", env.browser_script());
+    let (status, bundle, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    let b = json(&bundle);
+    assert!(b["code"].as_str().unwrap().starts_with("standin-code-"));
+    assert_eq!(b["code_challenge_method"], "S256");
+    assert!(b["callback_url"].as_str().unwrap().starts_with("https://localhost:"));
+    assert_eq!(stand_in.stats()["exchange_requests"], 0, "authorize must not exchange");
+
+    let mut exchange = env.command();
+    exchange.args(["exchange", "--openrouter-url", &stand_in.url]);
+    let (status, stdout, stderr) = run_with_stdin(exchange, &bundle);
+    assert!(status.success(), "{stderr}");
+    assert!(json(&stdout)["key"].as_str().unwrap().starts_with("sk-or-v1-standin-"));
+
+    // The code was single use: the same bundle again is refused by OpenRouter (exit 5).
+    let mut again = env.command();
+    again.args(["exchange", "--openrouter-url", &stand_in.url]);
+    let (status, _, stderr) = run_with_stdin(again, &bundle);
+    assert_eq!(status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("403") && stderr.contains("Invalid code"), "{stderr}");
+}
+
+#[test]
+fn denial_ends_the_flow_with_the_denied_exit_code() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-deny"]);
+    let (status, stdout, stderr) = run(login_cmd(&env, &stand_in, free_port()));
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("denied") && stderr.contains("access_denied"), "{stderr}");
+    assert_eq!(stand_in.stats()["exchange_requests"], 0);
+    let page = std::fs::read_to_string(env.browser_page()).unwrap();
+    assert!(page.contains("Authorization denied"), "{page}");
+}
+
+#[test]
+fn two_503s_are_retried_and_the_login_succeeds() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve", "--fail-exchanges", "2"]);
+    let (status, stdout, stderr) = run(login_cmd(&env, &stand_in, free_port()));
+    assert!(status.success(), "{stderr}");
+    assert!(json(&stdout)["key"].is_string());
+    let stats = stand_in.stats();
+    assert_eq!(stats["exchange_requests"], 3);
+    assert_eq!(stats["exchanges_ok"], 1);
+}
+
+#[test]
+fn persistent_503s_give_up_after_bounded_retries() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve", "--fail-exchanges", "100"]);
+    let (status, _, stderr) = run(login_cmd(&env, &stand_in, free_port()));
+    assert_eq!(status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("503"), "{stderr}");
+    assert_eq!(stand_in.stats()["exchange_requests"], 4);
+}
+
+#[test]
+fn unreachable_openrouter_is_its_own_exit_code() {
+    let env = TestEnv::new();
+    // A port nothing listens on: connection refused, retried, then exit 6.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let mut cmd = env.command();
+    cmd.args(["exchange", "--openrouter-url", &dead, "--code", "c", "--code-verifier"])
+        .arg("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+    let (status, _, stderr) = run(cmd);
+    assert_eq!(status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("could not connect"), "{stderr}");
+}
+
+#[test]
+fn headless_login_reads_the_pasted_code() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let mut cmd = env.command();
+    cmd.args(["login", "--headless", "--openrouter-url", &stand_in.url, "--timeout", "20"])
+        .stdin(std::process::Stdio::piped());
+    let mut login = Running::spawn(cmd);
+    let url = login.wait_authorize_url();
+    assert!(url.query_pairs().all(|(k, _)| k != "callback_url"), "{url}");
+    let page = blocking_get(url.as_str());
+    let code = page
+        .split("<code id=\"code\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .expect("the page shows a code")
+        .to_owned();
+    login.write_stdin(&format!("{code}\n"));
+    let (status, stdout, stderr) = login.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(json(&stdout)["key"].as_str().unwrap().starts_with("sk-or-v1-standin-"));
+}
+
+#[test]
+fn timeout_exits_with_its_code_and_frees_the_port() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let port = free_port();
+    let mut cmd = env.command();
+    cmd.args(["login", "--no-browser", "--openrouter-url", &stand_in.url, "--port", &port.to_string(), "--timeout", "1"]);
+    let (status, stdout, stderr) = run(cmd);
+    assert_eq!(status.code(), Some(4), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("timed out"), "{stderr}");
+    std::net::TcpListener::bind(("127.0.0.1", port)).expect("port freed after the timeout");
+}
+
+#[test]
+fn demo_runs_a_whole_login_against_the_built_in_stand_in() {
+    let env = TestEnv::new();
+    let mut cmd = env.command();
+    cmd.args(["demo", "--port", &free_port().to_string()]);
+    let (status, stdout, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    assert!(json(&stdout)["key"].as_str().unwrap().starts_with("sk-or-v1-standin-"));
+}
