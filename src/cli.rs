@@ -168,9 +168,12 @@ pub struct MockServerArgs {
     /// Redirect /auth straight back with error=access_denied.
     #[arg(long)]
     pub auto_deny: bool,
-    /// Answer the first N exchange requests with 503 (to exercise client retries).
+    /// Answer the first N exchange requests with --fail-status (to exercise client retries).
     #[arg(long, default_value_t = 0)]
     pub fail_exchanges: u32,
+    /// The HTTP status for --fail-exchanges (500-599).
+    #[arg(long, default_value_t = 503, value_parser = clap::value_parser!(u16).range(500..=599))]
+    pub fail_status: u16,
     /// The management key create-code accepts.
     #[arg(long, default_value = crate::standin::DEFAULT_MANAGEMENT_KEY)]
     pub management_key: String,

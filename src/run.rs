@@ -57,6 +57,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let options = StandInOptions {
                 consent,
                 fail_exchanges: args.fail_exchanges,
+                fail_status: args.fail_status,
                 management_key: ApiKey::new(args.management_key),
             };
             let (url, task) = standin::start(args.port, options).await?;

@@ -35,8 +35,10 @@ const MAX_BODY: usize = 64 * 1024;
 pub struct StandInOptions {
     /// What `/auth` does without a person clicking.
     pub consent: Consent,
-    /// Answer this many exchange requests with 503 first.
+    /// Answer this many exchange requests with `fail_status` first.
     pub fail_exchanges: u32,
+    /// The 5xx status for those failures.
+    pub fail_status: u16,
     /// The bearer create-code accepts.
     pub management_key: ApiKey,
 }
@@ -46,6 +48,7 @@ impl Default for StandInOptions {
         Self {
             consent: Consent::Ask,
             fail_exchanges: 0,
+            fail_status: 503,
             management_key: ApiKey::new(DEFAULT_MANAGEMENT_KEY),
         }
     }
@@ -320,10 +323,9 @@ async fn exchange(State(s): State<StandIn>, body: String) -> Response {
         ledger.exchange_requests += 1;
         if ledger.failures_left > 0 {
             ledger.failures_left -= 1;
-            return api_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service temporarily unavailable",
-            );
+            let status = StatusCode::from_u16(s.options.fail_status)
+                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return api_error(status, "Service temporarily unavailable");
         }
     }
     let Ok(body) = serde_json::from_str::<Value>(&body) else {

@@ -4,19 +4,33 @@ mod common;
 
 use common::*;
 
-fn assert_refused(env: &TestEnv, stand_in: &StandIn, args: &[&str], stdin: Option<&str>, field: &str) {
+fn assert_refused(
+    env: &TestEnv,
+    stand_in: &StandIn,
+    args: &[&str],
+    stdin: Option<&str>,
+    field: &str,
+) {
     let mut cmd = env.command();
-    cmd.args(args).env("OPENROUTER_API_KEY", "sk-or-v1-standin-management-key");
+    cmd.args(args)
+        .env("OPENROUTER_API_KEY", "sk-or-v1-standin-management-key");
     let (status, stdout, stderr) = match stdin {
         Some(text) => run_with_stdin(cmd, text),
         None => run(cmd),
     };
     assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
     assert!(stdout.is_empty(), "{args:?} printed {stdout}");
-    assert!(stderr.contains(field), "{args:?}: message does not name {field}: {stderr}");
+    assert!(
+        stderr.contains(field),
+        "{args:?}: message does not name {field}: {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     let stats = stand_in.stats();
-    assert_eq!(stats["create_code_requests"].as_array().unwrap().len(), 0, "{args:?} sent a request");
+    assert_eq!(
+        stats["create_code_requests"].as_array().unwrap().len(),
+        0,
+        "{args:?} sent a request"
+    );
     assert_eq!(stats["exchange_requests"], 0, "{args:?} sent a request");
 }
 
@@ -32,8 +46,14 @@ fn create_code_rejects_each_bad_field_before_sending() {
         (&["--expires-at", "next tuesday"], "--expires-at"),
         (&["--expires-at", "2001-01-01T00:00:00Z"], "--expires-at"),
         (&["--callback-url", "not a url"], "--callback-url"),
-        (&["--callback-url", "http://example.com/cb"], "--callback-url"),
-        (&["--code-challenge-method", "MD5"], "--code-challenge-method"),
+        (
+            &["--callback-url", "http://example.com/cb"],
+            "--callback-url",
+        ),
+        (
+            &["--code-challenge-method", "MD5"],
+            "--code-challenge-method",
+        ),
         (&["--usage-limit-type", "yearly"], "--usage-limit-type"),
         (&["--key-label", &"x".repeat(101)], "--key-label"),
         (&["--workspace-id", "not-a-uuid"], "--workspace-id"),
@@ -55,7 +75,10 @@ fn create_code_without_a_key_is_refused() {
     cmd.args(["create-code", "--openrouter-url", &stand_in.url]);
     let (status, _, stderr) = run(cmd);
     assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--api-key") && stderr.contains("OPENROUTER_API_KEY"), "{stderr}");
+    assert!(
+        stderr.contains("--api-key") && stderr.contains("OPENROUTER_API_KEY"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -64,11 +87,43 @@ fn exchange_rejects_bad_bundles_before_sending() {
     let stand_in = StandIn::start(&env, &[]);
     let url = stand_in.url.clone();
     let args = ["exchange", "--openrouter-url", url.as_str()];
-    assert_refused(&env, &stand_in, &args, Some("this is not json"), "code bundle");
+    assert_refused(
+        &env,
+        &stand_in,
+        &args,
+        Some("this is not json"),
+        "code bundle",
+    );
     assert_refused(&env, &stand_in, &args, Some(""), "code bundle");
-    assert_refused(&env, &stand_in, &args, Some(r#"{"code_verifier":"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"}"#), "code");
-    assert_refused(&env, &stand_in, &args, Some(r#"{"code":"abc"}"#), "code_verifier");
-    assert_refused(&env, &stand_in, &["exchange", "--openrouter-url", &url, "--code", "c", "--code-verifier", "short"], None, "--code-verifier");
+    assert_refused(
+        &env,
+        &stand_in,
+        &args,
+        Some(r#"{"code_verifier":"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"}"#),
+        "code",
+    );
+    assert_refused(
+        &env,
+        &stand_in,
+        &args,
+        Some(r#"{"code":"abc"}"#),
+        "code_verifier",
+    );
+    assert_refused(
+        &env,
+        &stand_in,
+        &[
+            "exchange",
+            "--openrouter-url",
+            &url,
+            "--code",
+            "c",
+            "--code-verifier",
+            "short",
+        ],
+        None,
+        "--code-verifier",
+    );
 }
 
 #[test]
@@ -89,9 +144,19 @@ fn login_rejects_bad_ports_urls_and_choices() {
     }
     // http to a non-loopback OpenRouter is refused before anything is sent (here: nowhere to go).
     let mut cmd = env.command();
-    cmd.args(["exchange", "--openrouter-url", "http://openrouter.ai", "--code", "c", "--code-verifier"])
-        .arg("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+    cmd.args([
+        "exchange",
+        "--openrouter-url",
+        "http://openrouter.ai",
+        "--code",
+        "c",
+        "--code-verifier",
+    ])
+    .arg("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
     let (status, _, stderr) = run(cmd);
     assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--openrouter-url") && stderr.contains("https"), "{stderr}");
+    assert!(
+        stderr.contains("--openrouter-url") && stderr.contains("https"),
+        "{stderr}"
+    );
 }

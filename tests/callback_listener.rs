@@ -22,13 +22,30 @@ fn start_waiting_login() -> Waiting {
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
     let port = free_port();
     let mut cmd = env.command();
-    cmd.args(["login", "--no-browser", "--openrouter-url", &stand_in.url, "--port", &port.to_string(), "--timeout", "20"]);
+    cmd.args([
+        "login",
+        "--no-browser",
+        "--openrouter-url",
+        &stand_in.url,
+        "--port",
+        &port.to_string(),
+        "--timeout",
+        "20",
+    ]);
     let login = Running::spawn(cmd);
     let authorize = login.wait_authorize_url();
     let q: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
     let callback = url::Url::parse(&q["callback_url"]).unwrap();
     let state = q["state"].clone();
-    Waiting { env, stand_in, login, port, authorize, callback, state }
+    Waiting {
+        env,
+        stand_in,
+        login,
+        port,
+        authorize,
+        callback,
+        state,
+    }
 }
 
 #[tokio::test]
@@ -39,14 +56,20 @@ async fn forged_and_stray_requests_are_refused_and_the_real_login_still_complete
 
     // Wrong nonce, right state: unknown login.
     let r = client
-        .get(format!("{base}/callback/forged-nonce?code=evil&state={}", w.state))
+        .get(format!(
+            "{base}/callback/forged-nonce?code=evil&state={}",
+            w.state
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // Right nonce, wrong state: refused as a state mismatch.
     let mut forged = w.callback.clone();
-    forged.query_pairs_mut().append_pair("code", "evil").append_pair("state", "wrong");
+    forged
+        .query_pairs_mut()
+        .append_pair("code", "evil")
+        .append_pair("state", "wrong");
     let r = client.get(forged.as_str()).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let headers = r.headers().clone();
@@ -55,7 +78,12 @@ async fn forged_and_stray_requests_are_refused_and_the_real_login_still_complete
     assert!(!body.contains("evil"), "the page echoes the forged code");
     assert_eq!(headers[header::CACHE_CONTROL], "no-store");
     assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
-    assert!(headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("default-src 'none'"));
+    assert!(
+        headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
     // A forged denial must not end the login either.
     let r = client
         .get(format!("{base}/callback/forged-nonce?error=access_denied"))
@@ -65,7 +93,10 @@ async fn forged_and_stray_requests_are_refused_and_the_real_login_still_complete
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // DNS rebinding: a foreign Host is refused even with the right nonce and state.
     let mut rebound = w.callback.clone();
-    rebound.query_pairs_mut().append_pair("code", "evil").append_pair("state", &w.state);
+    rebound
+        .query_pairs_mut()
+        .append_pair("code", "evil")
+        .append_pair("state", &w.state);
     let r = client
         .get(rebound.as_str())
         .header(header::HOST, format!("evil.example:{}", w.port))
@@ -74,12 +105,19 @@ async fn forged_and_stray_requests_are_refused_and_the_real_login_still_complete
         .unwrap();
     assert_eq!(r.status(), StatusCode::MISDIRECTED_REQUEST);
     // Noise.
-    let r = client.get(format!("{base}/favicon.ico")).send().await.unwrap();
+    let r = client
+        .get(format!("{base}/favicon.ico"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     // The same port answers plain HTTP too, with the same refusal.
     let plain = reqwest::Client::new();
     let r = plain
-        .get(format!("http://127.0.0.1:{}/callback/forged?code=evil", w.port))
+        .get(format!(
+            "http://127.0.0.1:{}/callback/forged?code=evil",
+            w.port
+        ))
         .send()
         .await
         .unwrap();
@@ -87,7 +125,10 @@ async fn forged_and_stray_requests_are_refused_and_the_real_login_still_complete
     // And over [::1] where the host has IPv6.
     if std::net::TcpListener::bind("[::1]:0").is_ok() {
         let r = client
-            .get(format!("https://[::1]:{}/callback/forged?code=evil", w.port))
+            .get(format!(
+                "https://[::1]:{}/callback/forged?code=evil",
+                w.port
+            ))
             .send()
             .await
             .unwrap();
@@ -99,8 +140,12 @@ async fn forged_and_stray_requests_are_refused_and_the_real_login_still_complete
     let page = browser.get(w.authorize.as_str()).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("Signed in"));
-    let Waiting { login, stand_in, .. } = w;
-    let (status, stdout, stderr) = tokio::task::spawn_blocking(move || login.finish()).await.unwrap();
+    let Waiting {
+        login, stand_in, ..
+    } = w;
+    let (status, stdout, stderr) = tokio::task::spawn_blocking(move || login.finish())
+        .await
+        .unwrap();
     assert!(status.success(), "{stderr}");
     assert!(json(&stdout)["key"].is_string());
     assert_eq!(stand_in.stats()["exchanges_ok"], 1);
@@ -112,11 +157,16 @@ async fn the_listener_closes_once_the_callback_is_accepted() {
     let client = client_trusting(&w.env.ca_cert());
     // Play the browser by hand so the callback URL is known, then replay it.
     let redirect = client.get(w.authorize.as_str()).send().await.unwrap();
-    let location = redirect.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    let location = redirect.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let first = client.get(&location).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);
     let Waiting { login, .. } = w;
-    let (status, _, stderr) = tokio::task::spawn_blocking(move || login.finish()).await.unwrap();
+    let (status, _, stderr) = tokio::task::spawn_blocking(move || login.finish())
+        .await
+        .unwrap();
     assert!(status.success(), "{stderr}");
     // The listener is gone with the process: a replay has nothing to reach.
     assert!(client.get(&location).send().await.is_err());
@@ -128,11 +178,21 @@ fn a_port_held_on_ipv4_is_reported_with_its_holder() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port();
     let mut cmd = env.command();
-    cmd.args(["login", "--no-browser", "--openrouter-url", "http://127.0.0.1:9", "--port", &port.to_string()]);
+    cmd.args([
+        "login",
+        "--no-browser",
+        "--openrouter-url",
+        "http://127.0.0.1:9",
+        "--port",
+        &port.to_string(),
+    ]);
     let (status, _, stderr) = run(cmd);
     assert_eq!(status.code(), Some(7), "{stderr}");
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
-    assert!(stderr.contains(&format!("pid {}", std::process::id())), "holder not named: {stderr}");
+    assert!(
+        stderr.contains(&format!("pid {}", std::process::id())),
+        "holder not named: {stderr}"
+    );
 }
 
 #[test]
@@ -147,7 +207,14 @@ fn a_port_held_only_on_ipv6_is_also_in_use() {
     }
     let env = TestEnv::new();
     let mut cmd = env.command();
-    cmd.args(["login", "--no-browser", "--openrouter-url", "http://127.0.0.1:9", "--port", &port.to_string()]);
+    cmd.args([
+        "login",
+        "--no-browser",
+        "--openrouter-url",
+        "http://127.0.0.1:9",
+        "--port",
+        &port.to_string(),
+    ]);
     let (status, _, stderr) = run(cmd);
     assert_eq!(status.code(), Some(7), "{stderr}");
     assert!(stderr.contains(&format!("[::1]:{port}")), "{stderr}");

@@ -53,13 +53,21 @@ fn create_code_sends_every_field_and_its_bundle_exchanges() {
     );
     // The challenge really is S256 of the bundle's verifier.
     let verifier = openrouter_pkce::secret::CodeVerifier::new(b["code_verifier"].as_str().unwrap());
-    assert_eq!(challenge, openrouter_pkce::pkce::challenge(&verifier, openrouter_pkce::pkce::ChallengeMethod::S256));
+    assert_eq!(
+        challenge,
+        openrouter_pkce::pkce::challenge(&verifier, openrouter_pkce::pkce::ChallengeMethod::S256)
+    );
 
     let mut exchange = env.command();
     exchange.args(["exchange", "--openrouter-url", &stand_in.url]);
     let (status, stdout, stderr) = run_with_stdin(exchange, &bundle);
     assert!(status.success(), "{stderr}");
-    assert!(json(&stdout)["key"].as_str().unwrap().starts_with("sk-or-v1-standin-"));
+    assert!(
+        json(&stdout)["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("sk-or-v1-standin-")
+    );
 }
 
 #[test]
@@ -67,11 +75,24 @@ fn plain_method_and_unset_optionals_are_omitted() {
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &[]);
     let mut cmd = env.command();
-    cmd.args(["create-code", "--openrouter-url", &stand_in.url, "--api-key", MGMT, "--code-challenge-method", "plain"]);
+    cmd.args([
+        "create-code",
+        "--openrouter-url",
+        &stand_in.url,
+        "--api-key",
+        MGMT,
+        "--code-challenge-method",
+        "plain",
+    ]);
     let (status, bundle, stderr) = run(cmd);
     assert!(status.success(), "{stderr}");
     let sent = &stand_in.stats()["create_code_requests"][0];
-    let keys: Vec<&str> = sent.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = sent
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys.len(), 3, "{sent}");
     assert_eq!(sent["code_challenge_method"], "plain");
     assert_eq!(sent["code_challenge"], json(&bundle)["code_verifier"]);
@@ -87,7 +108,13 @@ fn a_user_key_is_not_a_management_key() {
     let stand_in = StandIn::start(&env, &[]);
     // Mint a user key first.
     let mut create = env.command();
-    create.args(["create-code", "--openrouter-url", &stand_in.url, "--api-key", MGMT]);
+    create.args([
+        "create-code",
+        "--openrouter-url",
+        &stand_in.url,
+        "--api-key",
+        MGMT,
+    ]);
     let (_, bundle, _) = run(create);
     let mut exchange = env.command();
     exchange.args(["exchange", "--openrouter-url", &stand_in.url]);
@@ -95,14 +122,29 @@ fn a_user_key_is_not_a_management_key() {
     let user_key = json(&key_json)["key"].as_str().unwrap().to_owned();
 
     let mut cmd = env.command();
-    cmd.args(["create-code", "--openrouter-url", &stand_in.url, "--api-key", &user_key]);
+    cmd.args([
+        "create-code",
+        "--openrouter-url",
+        &stand_in.url,
+        "--api-key",
+        &user_key,
+    ]);
     let (status, _, stderr) = run(cmd);
     assert_eq!(status.code(), Some(5), "{stderr}");
-    assert!(stderr.contains("403") && stderr.contains("Only management keys"), "{stderr}");
+    assert!(
+        stderr.contains("403") && stderr.contains("Only management keys"),
+        "{stderr}"
+    );
     assert!(!stderr.contains(&user_key), "the key leaked into stderr");
 
     let mut cmd = env.command();
-    cmd.args(["create-code", "--openrouter-url", &stand_in.url, "--api-key", "sk-wrong"]);
+    cmd.args([
+        "create-code",
+        "--openrouter-url",
+        &stand_in.url,
+        "--api-key",
+        "sk-wrong",
+    ]);
     let (status, _, stderr) = run(cmd);
     assert_eq!(status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("401"), "{stderr}");

@@ -6,8 +6,16 @@ use common::*;
 
 fn login_cmd(env: &TestEnv, stand_in: &StandIn, port: u16) -> std::process::Command {
     let mut cmd = env.command();
-    cmd.args(["login", "--openrouter-url", &stand_in.url, "--port", &port.to_string(), "--timeout", "20"])
-        .env("BROWSER", env.browser_script());
+    cmd.args([
+        "login",
+        "--openrouter-url",
+        &stand_in.url,
+        "--port",
+        &port.to_string(),
+        "--timeout",
+        "20",
+    ])
+    .env("BROWSER", env.browser_script());
     cmd
 }
 
@@ -18,7 +26,13 @@ fn login_through_the_browser_prints_the_key() {
     let (status, stdout, stderr) = run(login_cmd(&env, &stand_in, free_port()));
     assert!(status.success(), "{stderr}");
     let out = json(&stdout);
-    assert!(out["key"].as_str().unwrap().starts_with("sk-or-v1-standin-"), "{out}");
+    assert!(
+        out["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("sk-or-v1-standin-"),
+        "{out}"
+    );
     assert_eq!(out["user_id"], "user_standin");
     assert_eq!(stand_in.stats()["exchanges_ok"], 1);
     // The browser landed on the success page, and the page carries no secret.
@@ -65,7 +79,10 @@ fn login_over_an_http_callback() {
     assert!(status.success(), "{stderr}");
     assert!(json(&stdout)["key"].is_string());
     let url = std::fs::read_to_string(env.browser_log()).unwrap();
-    assert!(url.contains("callback_url=http%3A%2F%2F127.0.0.1%3A"), "{url}");
+    assert!(
+        url.contains("callback_url=http%3A%2F%2F127.0.0.1%3A"),
+        "{url}"
+    );
 }
 
 #[test]
@@ -73,28 +90,51 @@ fn authorize_piped_into_exchange() {
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
     let mut cmd = env.command();
-    cmd.args(["authorize", "--openrouter-url", &stand_in.url, "--port", &free_port().to_string()])
-        .env("BROWSER", env.browser_script());
+    cmd.args([
+        "authorize",
+        "--openrouter-url",
+        &stand_in.url,
+        "--port",
+        &free_port().to_string(),
+    ])
+    .env("BROWSER", env.browser_script());
     let (status, bundle, stderr) = run(cmd);
     assert!(status.success(), "{stderr}");
     let b = json(&bundle);
     assert!(b["code"].as_str().unwrap().starts_with("standin-code-"));
     assert_eq!(b["code_challenge_method"], "S256");
-    assert!(b["callback_url"].as_str().unwrap().starts_with("https://localhost:"));
-    assert_eq!(stand_in.stats()["exchange_requests"], 0, "authorize must not exchange");
+    assert!(
+        b["callback_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://localhost:")
+    );
+    assert_eq!(
+        stand_in.stats()["exchange_requests"],
+        0,
+        "authorize must not exchange"
+    );
 
     let mut exchange = env.command();
     exchange.args(["exchange", "--openrouter-url", &stand_in.url]);
     let (status, stdout, stderr) = run_with_stdin(exchange, &bundle);
     assert!(status.success(), "{stderr}");
-    assert!(json(&stdout)["key"].as_str().unwrap().starts_with("sk-or-v1-standin-"));
+    assert!(
+        json(&stdout)["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("sk-or-v1-standin-")
+    );
 
     // The code was single use: the same bundle again is refused by OpenRouter (exit 5).
     let mut again = env.command();
     again.args(["exchange", "--openrouter-url", &stand_in.url]);
     let (status, _, stderr) = run_with_stdin(again, &bundle);
     assert_eq!(status.code(), Some(5), "{stderr}");
-    assert!(stderr.contains("403") && stderr.contains("Invalid code"), "{stderr}");
+    assert!(
+        stderr.contains("403") && stderr.contains("Invalid code"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -104,7 +144,10 @@ fn denial_ends_the_flow_with_the_denied_exit_code() {
     let (status, stdout, stderr) = run(login_cmd(&env, &stand_in, free_port()));
     assert_eq!(status.code(), Some(3), "{stderr}");
     assert!(stdout.is_empty());
-    assert!(stderr.contains("denied") && stderr.contains("access_denied"), "{stderr}");
+    assert!(
+        stderr.contains("denied") && stderr.contains("access_denied"),
+        "{stderr}"
+    );
     assert_eq!(stand_in.stats()["exchange_requests"], 0);
     let page = std::fs::read_to_string(env.browser_page()).unwrap();
     assert!(page.contains("Authorization denied"), "{page}");
@@ -138,8 +181,15 @@ fn unreachable_openrouter_is_its_own_exit_code() {
     // A port nothing listens on: connection refused, retried, then exit 6.
     let dead = format!("http://127.0.0.1:{}", free_port());
     let mut cmd = env.command();
-    cmd.args(["exchange", "--openrouter-url", &dead, "--code", "c", "--code-verifier"])
-        .arg("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+    cmd.args([
+        "exchange",
+        "--openrouter-url",
+        &dead,
+        "--code",
+        "c",
+        "--code-verifier",
+    ])
+    .arg("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
     let (status, _, stderr) = run(cmd);
     assert_eq!(status.code(), Some(6), "{stderr}");
     assert!(stderr.contains("could not connect"), "{stderr}");
@@ -150,8 +200,15 @@ fn headless_login_reads_the_pasted_code() {
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &[]);
     let mut cmd = env.command();
-    cmd.args(["login", "--headless", "--openrouter-url", &stand_in.url, "--timeout", "20"])
-        .stdin(std::process::Stdio::piped());
+    cmd.args([
+        "login",
+        "--headless",
+        "--openrouter-url",
+        &stand_in.url,
+        "--timeout",
+        "20",
+    ])
+    .stdin(std::process::Stdio::piped());
     let mut login = Running::spawn(cmd);
     let url = login.wait_authorize_url();
     assert!(url.query_pairs().all(|(k, _)| k != "callback_url"), "{url}");
@@ -165,7 +222,12 @@ fn headless_login_reads_the_pasted_code() {
     login.write_stdin(&format!("{code}\n"));
     let (status, stdout, stderr) = login.finish();
     assert!(status.success(), "{stderr}");
-    assert!(json(&stdout)["key"].as_str().unwrap().starts_with("sk-or-v1-standin-"));
+    assert!(
+        json(&stdout)["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("sk-or-v1-standin-")
+    );
 }
 
 #[test]
@@ -174,7 +236,16 @@ fn timeout_exits_with_its_code_and_frees_the_port() {
     let stand_in = StandIn::start(&env, &[]);
     let port = free_port();
     let mut cmd = env.command();
-    cmd.args(["login", "--no-browser", "--openrouter-url", &stand_in.url, "--port", &port.to_string(), "--timeout", "1"]);
+    cmd.args([
+        "login",
+        "--no-browser",
+        "--openrouter-url",
+        &stand_in.url,
+        "--port",
+        &port.to_string(),
+        "--timeout",
+        "1",
+    ]);
     let (status, stdout, stderr) = run(cmd);
     assert_eq!(status.code(), Some(4), "{stderr}");
     assert!(stdout.is_empty());
@@ -189,5 +260,134 @@ fn demo_runs_a_whole_login_against_the_built_in_stand_in() {
     cmd.args(["demo", "--port", &free_port().to_string()]);
     let (status, stdout, stderr) = run(cmd);
     assert!(status.success(), "{stderr}");
-    assert!(json(&stdout)["key"].as_str().unwrap().starts_with("sk-or-v1-standin-"));
+    assert!(
+        json(&stdout)["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("sk-or-v1-standin-")
+    );
+}
+
+#[test]
+fn a_500_is_not_retried_because_the_code_may_be_spent() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(
+        &env,
+        &[
+            "--auto-approve",
+            "--fail-exchanges",
+            "1",
+            "--fail-status",
+            "500",
+        ],
+    );
+    let (status, _, stderr) = run(login_cmd(&env, &stand_in, free_port()));
+    assert_eq!(status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("HTTP 500"), "{stderr}");
+    assert_eq!(stand_in.stats()["exchange_requests"], 1);
+}
+
+#[test]
+fn a_browser_that_cannot_start_leaves_the_url_printed_and_the_login_waiting() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let mut cmd = env.command();
+    cmd.args([
+        "login",
+        "--openrouter-url",
+        &stand_in.url,
+        "--port",
+        &free_port().to_string(),
+        "--timeout",
+        "20",
+    ])
+    .env("BROWSER", env.home().join("no-such-browser"));
+    let login = Running::spawn(cmd);
+    let url = login.wait_authorize_url();
+    assert!(
+        login.stderr().contains("Could not open a browser"),
+        "{}",
+        login.stderr()
+    );
+    // The person opens the printed URL by hand.
+    let follow = std::process::Command::new("curl")
+        .args(["-sS", "-L", "-o", "/dev/null", "--cacert"])
+        .arg(env.ca_cert())
+        .arg(url.as_str())
+        .status()
+        .unwrap();
+    assert!(follow.success());
+    let (status, stdout, stderr) = login.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(json(&stdout)["key"].is_string());
+}
+
+#[test]
+fn a_pasted_redirect_url_completes_the_login_on_a_terminal() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have util-linux `script` for the pty test"
+        );
+        eprintln!("skipped: `script` (util-linux) is not installed, so no pty can be made");
+        return;
+    }
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let port = free_port();
+    let inner = format!(
+        "'{BIN}' login --no-browser --openrouter-url {} --port {port} --timeout 20",
+        stand_in.url
+    );
+    // `script` gives the child a pseudo-terminal as stdin, like an SSH session.
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-q", "-e", "-c", &inner, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.home())
+        .env("XDG_CONFIG_HOME", env.home().join("config"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut login = Running::spawn(cmd);
+    let wait_url = |login: &Running| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let out = login.stdout();
+            if let Some(w) = out.split_whitespace().find(|w| w.contains("/auth?")) {
+                if out.contains("paste") {
+                    return url::Url::parse(w).unwrap();
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "no URL: {out}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let url = wait_url(&login);
+    // The browser "elsewhere" approves; we read where it would land instead of following it.
+    let consent = blocking_get(url.as_str());
+    let request_id = consent
+        .split("name=\"request\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{redirect_url}", "-d"])
+        .arg(format!("request={request_id}&decision=approve"))
+        .arg(format!("{}/auth/decide", stand_in.url))
+        .output()
+        .unwrap();
+    let landed = String::from_utf8(out.stdout).unwrap();
+    assert!(landed.contains("/callback/"), "{landed}");
+    login.write_stdin(&format!("{landed}\n"));
+    let (status, stdout, _) = login.finish();
+    assert!(status.success(), "{stdout}");
+    assert!(stdout.contains("\"key\":\"sk-or-v1-standin-"), "{stdout}");
 }

@@ -6,8 +6,14 @@ use common::*;
 
 fn assert_absent(stderr: &str, secrets: &[(&str, &str)]) {
     for (name, value) in secrets {
-        assert!(value.len() >= 8, "{name} is too short to be a meaningful probe");
-        assert!(!stderr.contains(value), "{name} leaked into stderr:\n{stderr}");
+        assert!(
+            value.len() >= 8,
+            "{name} is too short to be a meaningful probe"
+        );
+        assert!(
+            !stderr.contains(value),
+            "{name} leaked into stderr:\n{stderr}"
+        );
     }
 }
 
@@ -16,12 +22,21 @@ fn authorize_and_exchange_at_trace_level_log_no_secrets() {
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
     let mut cmd = env.command();
-    cmd.args(["authorize", "--openrouter-url", &stand_in.url, "--port", &free_port().to_string()])
-        .env("BROWSER", env.browser_script())
-        .env("RUST_LOG", "trace");
+    cmd.args([
+        "authorize",
+        "--openrouter-url",
+        &stand_in.url,
+        "--port",
+        &free_port().to_string(),
+    ])
+    .env("BROWSER", env.browser_script())
+    .env("RUST_LOG", "trace");
     let (status, bundle, stderr) = run(cmd);
     assert!(status.success(), "{stderr}");
-    assert!(stderr.contains("TRACE") || stderr.contains("DEBUG"), "trace logging was not on:\n{stderr}");
+    assert!(
+        stderr.contains("TRACE") || stderr.contains("DEBUG"),
+        "trace logging was not on:\n{stderr}"
+    );
     let b = json(&bundle);
     let authorize = url::Url::parse(&std::fs::read_to_string(env.browser_log()).unwrap()).unwrap();
     let q: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
@@ -38,10 +53,15 @@ fn authorize_and_exchange_at_trace_level_log_no_secrets() {
     );
 
     let mut exchange = env.command();
-    exchange.args(["exchange", "--openrouter-url", &stand_in.url]).env("RUST_LOG", "trace");
+    exchange
+        .args(["exchange", "--openrouter-url", &stand_in.url])
+        .env("RUST_LOG", "trace");
     let (status, stdout, stderr) = run_with_stdin(exchange, &bundle);
     assert!(status.success(), "{stderr}");
-    assert!(stderr.contains("TRACE") || stderr.contains("DEBUG"), "trace logging was not on:\n{stderr}");
+    assert!(
+        stderr.contains("TRACE") || stderr.contains("DEBUG"),
+        "trace logging was not on:\n{stderr}"
+    );
     let key = json(&stdout)["key"].as_str().unwrap().to_owned();
     assert_absent(
         &stderr,
@@ -59,9 +79,20 @@ fn a_failed_exchange_at_trace_level_logs_no_secrets() {
     let stand_in = StandIn::start(&env, &["--fail-exchanges", "1"]);
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let mut cmd = env.command();
-    cmd.args(["exchange", "--openrouter-url", &stand_in.url, "--code", "secret-code-123456", "--code-verifier", verifier])
-        .env("RUST_LOG", "trace");
+    cmd.args([
+        "exchange",
+        "--openrouter-url",
+        &stand_in.url,
+        "--code",
+        "secret-code-123456",
+        "--code-verifier",
+        verifier,
+    ])
+    .env("RUST_LOG", "trace");
     let (status, _, stderr) = run(cmd);
     assert_eq!(status.code(), Some(5), "{stderr}");
-    assert_absent(&stderr, &[("code", "secret-code-123456"), ("code_verifier", verifier)]);
+    assert_absent(
+        &stderr,
+        &[("code", "secret-code-123456"), ("code_verifier", verifier)],
+    );
 }

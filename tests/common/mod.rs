@@ -125,7 +125,11 @@ impl Running {
                 s.push('\n');
             }
         });
-        Self { child, stderr, stdout }
+        Self {
+            child,
+            stderr,
+            stdout,
+        }
     }
 
     pub fn stderr(&self) -> String {
@@ -143,7 +147,11 @@ impl Running {
             if let Some(v) = pred(&self.stderr()) {
                 return v;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; stderr:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; stderr:\n{}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -155,7 +163,11 @@ impl Running {
             if let Some(line) = self.stdout().lines().next() {
                 return line.to_owned();
             }
-            assert!(Instant::now() < deadline, "no stdout line; stderr:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "no stdout line; stderr:\n{}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -182,7 +194,11 @@ impl Running {
             if let Some(status) = self.child.try_wait().unwrap() {
                 break status;
             }
-            assert!(Instant::now() < deadline, "process did not exit; stderr:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "process did not exit; stderr:\n{}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         // Let the reader threads drain the pipes.
@@ -211,8 +227,15 @@ impl StandIn {
         let process = Running::spawn(cmd);
         let line = process.wait_stdout_line();
         let json: serde_json::Value = serde_json::from_str(&line).unwrap();
-        let url = json["url"].as_str().unwrap().trim_end_matches('/').to_owned();
-        Self { url, _process: process }
+        let url = json["url"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches('/')
+            .to_owned();
+        Self {
+            url,
+            _process: process,
+        }
     }
 
     pub fn stats(&self) -> serde_json::Value {
@@ -223,8 +246,15 @@ impl StandIn {
 
 /// A minimal HTTP/1.1 GET over loopback, for plain-http endpoints.
 pub fn blocking_get(url: &str) -> String {
-    let out = Command::new("curl").args(["-sS", "--fail", url]).output().expect("curl");
-    assert!(out.status.success(), "GET {url} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", url])
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "GET {url} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -232,7 +262,12 @@ pub fn blocking_get(url: &str) -> String {
 pub fn run_with_stdin(mut cmd: Command, stdin: &str) -> (ExitStatus, String, String) {
     cmd.stdin(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     (
         out.status,
