@@ -34,6 +34,75 @@ pub enum Command {
     MockServer(MockServerArgs),
     /// A whole login against the built-in stand-in, with a built-in client playing the browser.
     Demo(DemoArgs),
+    /// Run as a background service: one port, many concurrent logins, a local control API.
+    Serve(ServeArgs),
+    /// Install, remove or inspect a user service (systemd or launchd) that runs `serve`.
+    Service(ServiceArgs),
+}
+
+/// `serve` flags.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    /// OpenRouter location.
+    pub openrouter: OpenRouterArgs,
+    /// Port for callbacks and the control API.
+    #[arg(long, default_value = "3000")]
+    pub port: String,
+    /// Scheme of the callback URLs: https (local certificate) or http.
+    #[arg(long, default_value = "https")]
+    pub callback_scheme: String,
+    /// Host name in the callback URLs: localhost or 127.0.0.1.
+    #[arg(long, default_value = "localhost")]
+    pub callback_host: String,
+    /// PEM certificate chain to serve instead of the local CA's.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Seconds a pending login waits for its callback.
+    #[arg(long, default_value_t = 600)]
+    pub flow_timeout: u64,
+    /// Most logins pending at once.
+    #[arg(long, default_value_t = 64)]
+    pub max_pending: usize,
+    /// Log format on stderr: text or json.
+    #[arg(long, default_value = "text")]
+    pub log_format: String,
+}
+
+/// `service` subcommands.
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// install, uninstall or status.
+    #[command(subcommand)]
+    pub action: ServiceAction,
+}
+
+/// What to do with the user service.
+#[derive(Debug, Subcommand)]
+pub enum ServiceAction {
+    /// Write the unit (or agent) that runs `serve`, and say how to start it.
+    Install(ServiceUnitArgs),
+    /// Remove the unit (or agent).
+    Uninstall(ServiceUnitArgs),
+    /// Show whether the unit is installed and whether a service answers.
+    Status(ServiceUnitArgs),
+}
+
+/// Flags shared by the service actions.
+#[derive(Debug, Args)]
+pub struct ServiceUnitArgs {
+    /// Only print what would be written or removed.
+    #[arg(long)]
+    pub print: bool,
+    /// Port the service listens on.
+    #[arg(long, default_value = "3000")]
+    pub port: String,
+    /// OpenRouter base URL for the service (left out when default).
+    #[arg(long)]
+    pub openrouter_url: Option<String>,
 }
 
 /// Where OpenRouter is.

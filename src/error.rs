@@ -52,6 +52,79 @@ pub enum Error {
     /// Anything else: I/O on local files, certificate generation, a broken pipe.
     #[error("{0}")]
     Internal(String),
+    /// A failure the background service reported for a flow it ran for us.
+    #[error("{message}")]
+    Remote {
+        /// What kind of failure it was, as the service classified it.
+        kind: ErrorKind,
+        /// The service's message.
+        message: String,
+    },
+}
+
+/// The kinds of failure, as named in the service's JSON and mapped to exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// See [`Error::BadInput`].
+    BadInput,
+    /// See [`Error::Denied`].
+    Denied,
+    /// See [`Error::TimedOut`]; also a service flow that expired.
+    TimedOut,
+    /// See [`Error::Refused`].
+    Refused,
+    /// See [`Error::Unreachable`].
+    Unreachable,
+    /// See [`Error::PortInUse`].
+    PortInUse,
+    /// See [`Error::ServiceStopping`].
+    ServiceStopping,
+    /// See [`Error::Internal`].
+    Internal,
+}
+
+impl ErrorKind {
+    /// The snake_case name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::BadInput => "bad_input",
+            ErrorKind::Denied => "denied",
+            ErrorKind::TimedOut => "timed_out",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Unreachable => "unreachable",
+            ErrorKind::PortInUse => "port_in_use",
+            ErrorKind::ServiceStopping => "service_stopping",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// Parses the JSON name; unknown names are internal errors.
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "bad_input" => ErrorKind::BadInput,
+            "denied" => ErrorKind::Denied,
+            "timed_out" | "expired" => ErrorKind::TimedOut,
+            "refused" => ErrorKind::Refused,
+            "unreachable" => ErrorKind::Unreachable,
+            "port_in_use" => ErrorKind::PortInUse,
+            "service_stopping" => ErrorKind::ServiceStopping,
+            _ => ErrorKind::Internal,
+        }
+    }
+
+    /// The process exit code for this kind.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::BadInput => EXIT_BAD_INPUT,
+            ErrorKind::Denied => EXIT_DENIED,
+            ErrorKind::TimedOut => EXIT_TIMED_OUT,
+            ErrorKind::Refused => EXIT_REFUSED,
+            ErrorKind::Unreachable => EXIT_UNREACHABLE,
+            ErrorKind::PortInUse => EXIT_PORT_IN_USE,
+            ErrorKind::ServiceStopping => EXIT_SERVICE_STOPPING,
+            ErrorKind::Internal => EXIT_INTERNAL,
+        }
+    }
 }
 
 impl Error {
@@ -60,6 +133,21 @@ impl Error {
         Error::BadInput {
             field,
             expected: expected.into(),
+        }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::BadInput { .. } => ErrorKind::BadInput,
+            Error::Denied { .. } => ErrorKind::Denied,
+            Error::TimedOut { .. } => ErrorKind::TimedOut,
+            Error::Refused { .. } => ErrorKind::Refused,
+            Error::Unreachable(_) => ErrorKind::Unreachable,
+            Error::PortInUse { .. } => ErrorKind::PortInUse,
+            Error::ServiceStopping => ErrorKind::ServiceStopping,
+            Error::Internal(_) => ErrorKind::Internal,
+            Error::Remote { kind, .. } => *kind,
         }
     }
 
@@ -90,16 +178,7 @@ pub const EXIT_SERVICE_STOPPING: u8 = 8;
 
 /// The process exit code for `error`; the single place these numbers are chosen.
 pub fn exit_code(error: &Error) -> u8 {
-    match error {
-        Error::BadInput { .. } => EXIT_BAD_INPUT,
-        Error::Denied { .. } => EXIT_DENIED,
-        Error::TimedOut { .. } => EXIT_TIMED_OUT,
-        Error::Refused { .. } => EXIT_REFUSED,
-        Error::Unreachable(_) => EXIT_UNREACHABLE,
-        Error::PortInUse { .. } => EXIT_PORT_IN_USE,
-        Error::ServiceStopping => EXIT_SERVICE_STOPPING,
-        Error::Internal(_) => EXIT_INTERNAL,
-    }
+    error.kind().exit_code()
 }
 
 /// Shorthand for results in this crate.
@@ -130,6 +209,19 @@ mod tests {
             Error::ServiceStopping,
             Error::Internal("x".into()),
         ];
+        for e in &errors {
+            let kind = e.kind();
+            assert_eq!(ErrorKind::parse(kind.as_str()), kind, "{e:?}");
+            let remote = Error::Remote {
+                kind,
+                message: String::new(),
+            };
+            assert_eq!(
+                exit_code(&remote),
+                exit_code(e),
+                "a service-reported {e:?} exits differently"
+            );
+        }
         let mut codes: Vec<u8> = errors.iter().map(exit_code).collect();
         assert!(codes.iter().all(|&c| c != EXIT_OK));
         codes.sort_unstable();

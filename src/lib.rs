@@ -20,6 +20,9 @@ pub mod pkce;
 pub mod port_holder;
 pub mod run;
 pub mod secret;
+pub mod service;
+pub mod service_client;
+pub mod service_unit;
 pub mod standin;
 pub mod tls;
 

@@ -88,7 +88,11 @@ pub async fn authorize(opts: &AuthorizeOptions) -> Result<CodeBundle> {
 }
 
 /// Sends `url` to a browser, or prints it when asked to or when no browser starts.
-fn present_authorize_url(url: &Url, presenter: Presenter, ca_cert: Option<PathBuf>) -> Result<()> {
+pub fn present_authorize_url(
+    url: &Url,
+    presenter: Presenter,
+    ca_cert: Option<PathBuf>,
+) -> Result<()> {
     match presenter {
         Presenter::Browser => {
             eprintln!("Opening OpenRouter in your browser to authorize...");

@@ -3,11 +3,17 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use openrouter_pkce::{cli::Cli, exit_code, logging, run::run};
+use openrouter_pkce::cli::{Cli, Command};
+use openrouter_pkce::{exit_code, logging, run::run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(false);
+    match &cli.command {
+        Command::Serve(args) => {
+            logging::init(args.log_format == "json", "openrouter_pkce=info,warn")
+        }
+        _ => logging::init(false, "warn"),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

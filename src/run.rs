@@ -6,15 +6,22 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::cli::{CallbackArgs, Cli, Command, CreateCodeArgs, ExchangeArgs, OpenRouterArgs};
+use crate::cli::{
+    CallbackArgs, Cli, Command, CreateCodeArgs, ExchangeArgs, OpenRouterArgs, ServeArgs,
+    ServiceAction,
+};
 use crate::config;
 use crate::error::{Error, Result};
 use crate::flow::{CallbackBase, CallbackScheme};
+use crate::listener::LoopbackListener;
 use crate::login::{self, AuthorizeOptions, CreateCodeOptions, KeyDestination, Presenter};
 use crate::openrouter::CodeBundle;
 use crate::secret::{ApiKey, AuthCode, CodeVerifier};
+use crate::service::{self, Service, ServiceConfig};
+use crate::service_client::{self, ServiceClient};
 use crate::standin::{self, Consent, StandInOptions};
 use crate::tls::CertSource;
+use crate::{service_unit, tls};
 
 /// Largest code bundle read from stdin.
 const MAX_BUNDLE_BYTES: u64 = 64 * 1024;
@@ -23,17 +30,33 @@ const MAX_BUNDLE_BYTES: u64 = 64 * 1024;
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Authorize(args) => {
-            let (opts, _stand_in) = authorize_options(&args.openrouter, &args.callback).await?;
-            let bundle = login::authorize(&opts).await?;
+            let (opts, stand_in) = authorize_options(&args.openrouter, &args.callback).await?;
+            let bundle = match running_service(&opts, stand_in.is_some()).await {
+                Some(service) => {
+                    let result = service_client::run_flow(&service, &opts, false).await?;
+                    service_client::bundle_from_result(&result)?
+                }
+                None => login::authorize(&opts).await?,
+            };
             print_line(&bundle.to_json())
         }
         Command::Login(args) => {
             let destination = destination(args.output);
-            let (opts, _stand_in) = authorize_options(&args.openrouter, &args.callback).await?;
-            let bundle = login::authorize(&opts).await?;
-            let key = login::exchange(&opts.openrouter, &bundle).await?;
+            let (opts, stand_in) = authorize_options(&args.openrouter, &args.callback).await?;
+            let key = match running_service(&opts, stand_in.is_some()).await {
+                Some(service) => {
+                    let result = service_client::run_flow(&service, &opts, true).await?;
+                    service_client::key_from_result(&result)?
+                }
+                None => {
+                    let bundle = login::authorize(&opts).await?;
+                    login::exchange(&opts.openrouter, &bundle).await?
+                }
+            };
             print_line(&login::deliver_key(&key, &destination)?)
         }
+        Command::Serve(args) => serve(args).await,
+        Command::Service(args) => service_action(args.action).await,
         Command::Exchange(args) => {
             let openrouter = config::parse_openrouter_url(&args.openrouter.openrouter_url)?;
             let destination = destination(args.output.clone());
@@ -100,6 +123,195 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// A service to delegate to, unless this login needs its own listener (headless, stand-in).
+async fn running_service(opts: &AuthorizeOptions, stand_in: bool) -> Option<ServiceClient> {
+    if opts.headless || stand_in {
+        return None;
+    }
+    ServiceClient::probe(opts.callback.port).await
+}
+
+/// `serve`: bind, write the token file, run until SIGINT/SIGTERM, clean up.
+async fn serve(args: ServeArgs) -> Result<()> {
+    let port = config::parse_port(&args.port)?;
+    let openrouter = config::parse_openrouter_url(&args.openrouter.openrouter_url)?;
+    let scheme = parse_scheme(&args.callback_scheme)?;
+    let host = parse_callback_host(&args.callback_host)?;
+    if !matches!(args.log_format.as_str(), "text" | "json") {
+        return Err(Error::bad_input("--log-format", "text or json"));
+    }
+    if args.max_pending == 0 {
+        return Err(Error::bad_input("--max-pending", "1 or more"));
+    }
+    if args.flow_timeout == 0 {
+        return Err(Error::bad_input(
+            "--flow-timeout",
+            "a number of seconds greater than 0",
+        ));
+    }
+    let listener = LoopbackListener::bind(port).await?;
+    let tls = match scheme {
+        CallbackScheme::Https => {
+            Some(tls::load(&cert_source(&args.tls_cert, &args.tls_key)?)?.config)
+        }
+        CallbackScheme::Http => None,
+    };
+    let mut config = ServiceConfig::new(openrouter, CallbackBase { scheme, host, port });
+    config.flow_timeout = Duration::from_secs(args.flow_timeout);
+    config.max_pending = args.max_pending;
+    let service = Service::new(config)?;
+    let token_path = service::token_path()?;
+    service::write_token_file(&token_path, service.token())?;
+    tracing::info!(port, addrs = ?listener.addrs(), "serving");
+    eprintln!(
+        "openrouter-pkce service listening on port {port} (token in {})",
+        token_path.display()
+    );
+    service.run(listener, tls, shutdown_signal()).await;
+    if let Err(e) = std::fs::remove_file(&token_path) {
+        tracing::warn!(error = %e, "could not remove the token file");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `service install|uninstall|status`.
+async fn service_action(action: ServiceAction) -> Result<()> {
+    let (kind, args) = match &action {
+        ServiceAction::Install(a) => ("install", a),
+        ServiceAction::Uninstall(a) => ("uninstall", a),
+        ServiceAction::Status(a) => ("status", a),
+    };
+    let port = config::parse_port(&args.port)?;
+    if let Some(url) = &args.openrouter_url {
+        config::parse_openrouter_url(url)?;
+    }
+    let serve_args = service_unit::serve_args(port, args.openrouter_url.as_deref());
+    let Some(manager) = service_unit::manager() else {
+        return Err(service_unit::unsupported(&serve_args));
+    };
+    let path = service_unit::unit_path(manager)?;
+    let exe = std::env::current_exe().map_err(|e| Error::internal("finding this executable", e))?;
+    let text = service_unit::unit_text(manager, &exe, &serve_args);
+    match kind {
+        "install" if args.print => {
+            eprintln!("Would write {}:", path.display());
+            print_text(&text)
+        }
+        "install" => {
+            service_unit::write_unit(&path, &text)?;
+            eprintln!(
+                "Wrote {}:\n\n{text}\nStart it with:\n  {}",
+                path.display(),
+                service_unit::start_hint(manager, &path)
+            );
+            print_line(&serde_json::json!({"installed": path.display().to_string()}).to_string())
+        }
+        "uninstall" if args.print => {
+            eprintln!(
+                "Would stop it with `{}` and remove {}",
+                service_unit::stop_hint(manager, &path),
+                path.display()
+            );
+            Ok(())
+        }
+        "uninstall" => {
+            match std::fs::remove_file(&path) {
+                Ok(()) => eprintln!(
+                    "Removed {}. Stop a running one with:\n  {}",
+                    path.display(),
+                    service_unit::stop_hint(manager, &path)
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    eprintln!("Nothing to remove: {} does not exist.", path.display())
+                }
+                Err(e) => return Err(Error::internal(format!("removing {}", path.display()), e)),
+            }
+            print_line(&serde_json::json!({"removed": path.display().to_string()}).to_string())
+        }
+        _ => {
+            let installed = path.exists();
+            let running = ServiceClient::probe(port).await.is_some();
+            eprintln!(
+                "unit: {} ({})\nservice on port {port}: {}",
+                path.display(),
+                if installed {
+                    "installed"
+                } else {
+                    "not installed"
+                },
+                if running {
+                    "answering"
+                } else {
+                    "not answering"
+                }
+            );
+            print_line(&serde_json::json!({"unit": path.display().to_string(), "installed": installed, "running": running, "port": port}).to_string())
+        }
+    }
+}
+
+fn print_text(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::internal("writing to stdout", e))
+}
+
+fn parse_scheme(raw: &str) -> Result<CallbackScheme> {
+    match raw {
+        "https" => Ok(CallbackScheme::Https),
+        "http" => Ok(CallbackScheme::Http),
+        _ => Err(Error::bad_input("--callback-scheme", "https or http")),
+    }
+}
+
+fn parse_callback_host(raw: &str) -> Result<String> {
+    match raw {
+        "localhost" | "127.0.0.1" => Ok(raw.to_owned()),
+        _ => Err(Error::bad_input(
+            "--callback-host",
+            "localhost or 127.0.0.1",
+        )),
+    }
+}
+
+fn cert_source(
+    cert: &Option<std::path::PathBuf>,
+    key: &Option<std::path::PathBuf>,
+) -> Result<CertSource> {
+    Ok(match (cert, key) {
+        (Some(cert), Some(key)) => CertSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        _ => CertSource::Local(crate::paths::config_dir()?),
+    })
+}
+
 fn destination(output: Option<std::path::PathBuf>) -> KeyDestination {
     output.map_or(KeyDestination::Stdout, KeyDestination::File)
 }
@@ -138,13 +350,7 @@ async fn authorize_options(
             "a number of seconds greater than 0",
         ));
     }
-    let cert = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => CertSource::Files {
-            cert: cert.clone(),
-            key: key.clone(),
-        },
-        _ => CertSource::Local(crate::paths::config_dir()?),
-    };
+    let cert = cert_source(&args.tls_cert, &args.tls_key)?;
     let presenter = if args.no_browser {
         Presenter::PrintOnly
     } else {

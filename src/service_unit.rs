@@ -1,0 +1,188 @@
+//! `service install|uninstall|status`: a systemd user unit (Linux) or launchd agent (macOS)
+//! that runs `openrouter-pkce serve`.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Which service manager this platform has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Manager {
+    /// systemd user units.
+    Systemd,
+    /// launchd user agents.
+    Launchd,
+}
+
+/// The launchd label (and plist name).
+pub const LAUNCHD_LABEL: &str = "ai.openrouter.pkce";
+/// The systemd unit name.
+pub const SYSTEMD_UNIT: &str = "openrouter-pkce.service";
+
+/// This platform's manager, if we support one.
+pub fn manager() -> Option<Manager> {
+    if cfg!(target_os = "linux") {
+        Some(Manager::Systemd)
+    } else if cfg!(target_os = "macos") {
+        Some(Manager::Launchd)
+    } else {
+        None
+    }
+}
+
+/// The arguments `serve` is started with.
+pub fn serve_args(port: u16, openrouter_url: Option<&str>) -> Vec<String> {
+    let mut args = vec!["serve".to_owned(), "--port".to_owned(), port.to_string()];
+    if let Some(url) = openrouter_url {
+        args.push("--openrouter-url".to_owned());
+        args.push(url.to_owned());
+    }
+    args
+}
+
+/// Where the unit file goes.
+pub fn unit_path(manager: Manager) -> Result<PathBuf> {
+    Ok(match manager {
+        Manager::Systemd => {
+            let config = match std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+            {
+                Some(dir) => dir,
+                None => home()?.join(".config"),
+            };
+            config.join("systemd/user").join(SYSTEMD_UNIT)
+        }
+        Manager::Launchd => home()?
+            .join("Library/LaunchAgents")
+            .join(format!("{LAUNCHD_LABEL}.plist")),
+    })
+}
+
+fn home() -> Result<PathBuf> {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .ok_or_else(|| Error::bad_input("HOME", "an absolute path"))
+}
+
+fn systemd_quote(arg: &str) -> String {
+    if arg
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/-_.:=".contains(c))
+    {
+        arg.to_owned()
+    } else {
+        format!("\"{}\"", arg.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+/// The unit text for `manager` running `exe` with `args`.
+pub fn unit_text(manager: Manager, exe: &Path, args: &[String]) -> String {
+    match manager {
+        Manager::Systemd => {
+            let mut command = systemd_quote(&exe.display().to_string());
+            for a in args {
+                command.push(' ');
+                command.push_str(&systemd_quote(a));
+            }
+            format!(
+                "[Unit]\nDescription=openrouter-pkce login service (OAuth PKCE callbacks on localhost)\n\n\
+                 [Service]\nExecStart={command}\nRestart=on-failure\n\n[Install]\nWantedBy=default.target\n"
+            )
+        }
+        Manager::Launchd => {
+            let mut items = format!(
+                "    <string>{}</string>\n",
+                crate::pages::escape_html(&exe.display().to_string())
+            );
+            for a in args {
+                items.push_str(&format!(
+                    "    <string>{}</string>\n",
+                    crate::pages::escape_html(a)
+                ));
+            }
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+                 <!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n\
+                 <plist version=\"1.0\">\n<dict>\n  <key>Label</key>\n  <string>{LAUNCHD_LABEL}</string>\n\
+                 \x20 <key>ProgramArguments</key>\n  <array>\n{items}  </array>\n  <key>RunAtLoad</key>\n  <true/>\n\
+                 \x20 <key>KeepAlive</key>\n  <true/>\n</dict>\n</plist>\n"
+            )
+        }
+    }
+}
+
+/// How to start (after install) or stop (before uninstall) the unit.
+pub fn start_hint(manager: Manager, path: &Path) -> String {
+    match manager {
+        Manager::Systemd => format!(
+            "systemctl --user daemon-reload && systemctl --user enable --now {SYSTEMD_UNIT}"
+        ),
+        Manager::Launchd => format!("launchctl load -w {}", path.display()),
+    }
+}
+
+/// How to stop the unit.
+pub fn stop_hint(manager: Manager, path: &Path) -> String {
+    match manager {
+        Manager::Systemd => format!("systemctl --user disable --now {SYSTEMD_UNIT}"),
+        Manager::Launchd => format!("launchctl unload -w {}", path.display()),
+    }
+}
+
+/// The message for platforms without a supported manager.
+pub fn unsupported(args: &[String]) -> Error {
+    Error::bad_input(
+        "service",
+        format!(
+            "a platform with systemd or launchd; not supported here. Run it yourself instead: openrouter-pkce {}",
+            args.join(" ")
+        ),
+    )
+}
+
+/// Writes `text` to `path` atomically (not secret: 0644 would do, but 0600 costs nothing).
+pub fn write_unit(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::internal(format!("creating {}", dir.display()), e))?;
+    }
+    crate::files::write_private_atomic(path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn systemd_unit_runs_serve_with_quoted_args() {
+        let text = unit_text(
+            Manager::Systemd,
+            Path::new("/opt/my tools/openrouter-pkce"),
+            &serve_args(3000, None),
+        );
+        assert!(
+            text.contains("ExecStart=\"/opt/my tools/openrouter-pkce\" serve --port 3000\n"),
+            "{text}"
+        );
+        assert!(text.contains("WantedBy=default.target"));
+    }
+
+    #[test]
+    fn launchd_plist_lists_each_argument() {
+        let text = unit_text(
+            Manager::Launchd,
+            Path::new("/usr/local/bin/openrouter-pkce"),
+            &serve_args(3001, Some("https://x.example")),
+        );
+        for part in [
+            "<string>serve</string>",
+            "<string>3001</string>",
+            "<string>https://x.example</string>",
+            LAUNCHD_LABEL,
+        ] {
+            assert!(text.contains(part), "{part} missing: {text}");
+        }
+    }
+}
