@@ -1,0 +1,284 @@
+//! The real `serve` process: many logins at once, forged callbacks, SIGTERM, JSON logs, and
+//! the service unit commands.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct Served {
+    process: Running,
+    port: u16,
+}
+
+fn start_service(env: &TestEnv, stand_in: &StandIn, extra: &[&str]) -> Served {
+    let port = free_port();
+    let mut cmd = env.command();
+    cmd.args([
+        "serve",
+        "--port",
+        &port.to_string(),
+        "--openrouter-url",
+        &stand_in.url,
+    ])
+    .args(extra);
+    let process = Running::spawn(cmd);
+    // Ready when the token file exists and /healthz answers.
+    let token = token_path(env);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if token.exists()
+            && std::process::Command::new("curl")
+                .args([
+                    "-sf",
+                    "-o",
+                    "/dev/null",
+                    &format!("http://127.0.0.1:{port}/healthz"),
+                ])
+                .status()
+                .unwrap()
+                .success()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve not ready: {}",
+            process.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Served { process, port }
+}
+
+fn token_path(env: &TestEnv) -> std::path::PathBuf {
+    env.home().join("runtime/openrouter-pkce/token")
+}
+
+fn sigterm(process: &Running) {
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &process.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+#[test]
+fn five_logins_at_once_through_one_service_get_distinct_keys() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let served = start_service(&env, &stand_in, &[]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&token_path(&env)), 0o600);
+        assert_eq!(mode(token_path(&env).parent().unwrap()), 0o700);
+    }
+    let logins: Vec<Running> = (0..5)
+        .map(|_| {
+            let mut cmd = env.command();
+            cmd.args([
+                "login",
+                "--port",
+                &served.port.to_string(),
+                "--openrouter-url",
+                &stand_in.url,
+                "--timeout",
+                "30",
+            ])
+            .env("BROWSER", env.browser_script());
+            Running::spawn(cmd)
+        })
+        .collect();
+    // Forged callbacks while the logins run are refused and end nothing.
+    let ca = env.ca_cert();
+    for forged in [
+        format!(
+            "https://localhost:{}/callback/forged?code=evil&state=forged",
+            served.port
+        ),
+        format!(
+            "https://localhost:{}/callback?code=evil&state=forged",
+            served.port
+        ),
+    ] {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(&ca)
+            .arg(&forged)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "404", "{forged}");
+    }
+    let mut keys = Vec::new();
+    for login in logins {
+        let (status, stdout, stderr) = login.finish();
+        assert!(status.success(), "{stderr}");
+        assert!(
+            stderr.contains("Using the openrouter-pkce service"),
+            "did not go through the service: {stderr}"
+        );
+        keys.push(json(&stdout)["key"].as_str().unwrap().to_owned());
+    }
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 5, "keys are not distinct");
+    assert_eq!(stand_in.stats()["exchanges_ok"], 5);
+    // The service log names flow events but no key.
+    let log = served.process.stderr();
+    assert!(log.contains("flow finished"), "{log}");
+    for key in &keys {
+        assert!(
+            !log.contains(key.as_str()),
+            "a key leaked into the service log"
+        );
+    }
+}
+
+#[test]
+fn authorize_through_the_service_prints_a_bundle_that_exchanges() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let served = start_service(&env, &stand_in, &["--log-format", "json"]);
+    let mut cmd = env.command();
+    cmd.args([
+        "authorize",
+        "--port",
+        &served.port.to_string(),
+        "--openrouter-url",
+        &stand_in.url,
+    ])
+    .env("BROWSER", env.browser_script());
+    let (status, bundle, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Using the openrouter-pkce service"),
+        "{stderr}"
+    );
+    assert_eq!(stand_in.stats()["exchange_requests"], 0);
+    let mut exchange = env.command();
+    exchange.args(["exchange", "--openrouter-url", &stand_in.url]);
+    let (status, _, stderr) = run_with_stdin(exchange, &bundle);
+    assert!(status.success(), "{stderr}");
+    // JSON logs: every line is an object, and the code is in none of them.
+    let code = json(&bundle)["code"].as_str().unwrap().to_owned();
+    let log = served.process.stderr();
+    let lines: Vec<&str> = log.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(lines.iter().any(|l| l.contains("flow created")), "{log}");
+    for line in lines {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(!line.contains(&code));
+    }
+}
+
+#[test]
+fn sigterm_fails_the_pending_login_and_exits_cleanly() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let served = start_service(&env, &stand_in, &[]);
+    let mut cmd = env.command();
+    cmd.args([
+        "login",
+        "--no-browser",
+        "--port",
+        &served.port.to_string(),
+        "--openrouter-url",
+        &stand_in.url,
+        "--timeout",
+        "30",
+    ]);
+    let waiter = Running::spawn(cmd);
+    waiter.wait_authorize_url();
+    sigterm(&served.process);
+    let started = Instant::now();
+    let (status, _, stderr) = served.process.finish();
+    let took = started.elapsed();
+    assert!(status.success(), "serve exited with {status}: {stderr}");
+    assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
+    assert!(!token_path(&env).exists(), "token file left behind");
+    let (status, stdout, stderr) = waiter.finish();
+    assert_eq!(status.code(), Some(8), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("stopping"), "{stderr}");
+}
+
+#[test]
+fn serve_on_a_busy_port_exits_with_port_in_use() {
+    let env = TestEnv::new();
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let mut cmd = env.command();
+    cmd.args(["serve", "--port", &port.to_string()]);
+    let (status, _, stderr) = run(cmd);
+    assert_eq!(status.code(), Some(7), "{stderr}");
+    assert!(!token_path(&env).exists());
+}
+
+#[test]
+fn a_stale_token_file_without_a_service_falls_back_to_one_shot() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    std::fs::create_dir_all(token_path(&env).parent().unwrap()).unwrap();
+    std::fs::write(token_path(&env), "stale-token").unwrap();
+    let mut cmd = env.command();
+    cmd.args([
+        "login",
+        "--port",
+        &free_port().to_string(),
+        "--openrouter-url",
+        &stand_in.url,
+    ])
+    .env("BROWSER", env.browser_script());
+    let (status, stdout, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("Using the openrouter-pkce service"),
+        "{stderr}"
+    );
+    assert!(json(&stdout)["key"].is_string());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn service_install_writes_a_systemd_unit_and_uninstall_removes_it() {
+    let env = TestEnv::new();
+    let unit = env
+        .home()
+        .join("config/systemd/user/openrouter-pkce.service");
+    let mut print = env.command();
+    print.args(["service", "install", "--print", "--port", "3999"]);
+    let (status, stdout, stderr) = run(print);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.contains(&format!("ExecStart={BIN} serve --port 3999")),
+        "{stdout}"
+    );
+    assert!(!unit.exists(), "--print wrote the unit");
+
+    let mut install = env.command();
+    install.args(["service", "install", "--port", "3999"]);
+    let (status, _, stderr) = run(install);
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("systemctl --user"), "{stderr}");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(
+        text.contains(&format!("ExecStart={BIN} serve --port 3999")),
+        "{text}"
+    );
+
+    let mut status_cmd = env.command();
+    status_cmd.args(["service", "status", "--port", &free_port().to_string()]);
+    let (_, stdout, _) = run(status_cmd);
+    let st = json(&stdout);
+    assert_eq!(st["installed"], true);
+    assert_eq!(st["running"], false);
+
+    let mut uninstall = env.command();
+    uninstall.args(["service", "uninstall"]);
+    let (status, _, stderr) = run(uninstall);
+    assert!(status.success(), "{stderr}");
+    assert!(!unit.exists());
+}

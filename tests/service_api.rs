@@ -1,0 +1,402 @@
+//! The service's control API and callback routing, driven through the Router with no socket.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use openrouter_pkce::flow::{CallbackBase, CallbackScheme};
+use openrouter_pkce::secret::ControlToken;
+use openrouter_pkce::service::{Service, ServiceConfig};
+use serde_json::Value;
+use tower::ServiceExt;
+
+const PORT: u16 = 4321;
+const TOKEN: &str = "test-control-token-0123456789";
+
+fn service_with(adjust: impl FnOnce(&mut ServiceConfig)) -> Service {
+    let mut config = ServiceConfig::new(
+        url::Url::parse("http://127.0.0.1:9/").unwrap(),
+        CallbackBase {
+            scheme: CallbackScheme::Https,
+            host: "localhost".into(),
+            port: PORT,
+        },
+    );
+    adjust(&mut config);
+    Service::with_token(config, ControlToken::new(TOKEN)).unwrap()
+}
+
+fn service() -> Service {
+    service_with(|_| {})
+}
+
+fn request(method: &str, uri: &str) -> axum::http::request::Builder {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::HOST, format!("localhost:{PORT}"))
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+}
+
+async fn send(service: &Service, req: Request<Body>) -> (StatusCode, Value, String) {
+    let response = service.router().oneshot(req).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    )
+}
+
+async fn create(service: &Service, body: &str) -> (StatusCode, Value) {
+    let req = request("POST", "/v1/flows")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let (status, json, _) = send(service, req).await;
+    (status, json)
+}
+
+#[tokio::test]
+async fn missing_or_wrong_token_is_401() {
+    let s = service();
+    let req = Request::post("/v1/flows")
+        .header(header::HOST, format!("localhost:{PORT}"))
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(send(&s, req).await.0, StatusCode::UNAUTHORIZED);
+    let req = Request::post("/v1/flows")
+        .header(header::HOST, format!("localhost:{PORT}"))
+        .header(header::AUTHORIZATION, "Bearer wrong")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(send(&s, req).await.0, StatusCode::UNAUTHORIZED);
+    let req = Request::get("/v1/flows/x")
+        .header(header::HOST, format!("localhost:{PORT}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&s, req).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(s.pending(), 0);
+}
+
+#[tokio::test]
+async fn requests_with_an_origin_are_403_even_with_the_token() {
+    let s = service();
+    let req = request("POST", "/v1/flows")
+        .header(header::ORIGIN, "https://evil.example")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(send(&s, req).await.0, StatusCode::FORBIDDEN);
+    let req = Request::get("/healthz")
+        .header(header::HOST, format!("localhost:{PORT}"))
+        .header(header::ORIGIN, "null")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&s, req).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(s.pending(), 0);
+}
+
+#[tokio::test]
+async fn a_foreign_host_is_refused() {
+    let s = service();
+    for host in [
+        "evil.example:4321".to_owned(),
+        format!("localhost:{}", PORT + 1),
+        "attacker.localhost.example".to_owned(),
+    ] {
+        let req = Request::post("/v1/flows")
+            .header(header::HOST, host.as_str())
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::from("{}"))
+            .unwrap();
+        assert_eq!(
+            send(&s, req).await.0,
+            StatusCode::MISDIRECTED_REQUEST,
+            "{host}"
+        );
+    }
+    assert_eq!(s.pending(), 0);
+}
+
+#[tokio::test]
+async fn healthz_is_200_with_no_data() {
+    let s = service();
+    let req = Request::get("/healthz")
+        .header(header::HOST, format!("127.0.0.1:{PORT}"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, text) = send(&s, req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.is_empty(), "{text}");
+}
+
+#[tokio::test]
+async fn bad_bodies_are_400_naming_the_field() {
+    let s = service();
+    for (body, field) in [
+        ("not json", "body"),
+        ("[]", "body"),
+        (r#"{"exchange":"yes"}"#, "exchange"),
+        (r#"{"open_browser":1}"#, "open_browser"),
+        (r#"{"limit":-5}"#, "limit"),
+        (r#"{"limit":"ten"}"#, "limit"),
+        (r#"{"expires_at":"tomorrow"}"#, "expires_at"),
+        (r#"{"expires_at":"2001-01-01T00:00:00Z"}"#, "expires_at"),
+        (r#"{"exchnage":true}"#, "exchnage"),
+    ] {
+        let (status, json) = create(&s, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let message = json["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(field), "{body}: {message}");
+    }
+    assert_eq!(s.pending(), 0);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let s = service();
+    let body = format!(r#"{{"exchange":true,"pad":"{}"}}"#, "x".repeat(64 * 1024));
+    let (status, _) = create(&s, &body).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn unknown_ids_are_404() {
+    let s = service();
+    let req = request("GET", "/v1/flows/nope")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&s, req).await.0, StatusCode::NOT_FOUND);
+    let req = request("DELETE", "/v1/flows/nope")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&s, req).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_pending_cap_gives_429() {
+    let s = service_with(|c| c.max_pending = 2);
+    assert_eq!(
+        create(&s, r#"{"exchange":false}"#).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        create(&s, r#"{"exchange":false}"#).await.0,
+        StatusCode::CREATED
+    );
+    let (status, json) = create(&s, r#"{"exchange":false}"#).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{json}");
+    assert_eq!(s.pending(), 2);
+}
+
+/// The callback URL and state inside an authorize URL.
+fn callback_of(authorize: &str) -> (url::Url, String) {
+    let url = url::Url::parse(authorize).unwrap();
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    (
+        url::Url::parse(&q["callback_url"]).unwrap(),
+        q["state"].clone(),
+    )
+}
+
+async fn callback(s: &Service, url: &url::Url) -> (StatusCode, String) {
+    let path = format!("{}?{}", url.path(), url.query().unwrap_or(""));
+    let req = Request::get(path)
+        .header(header::HOST, format!("localhost:{PORT}"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, text) = send(s, req).await;
+    (status, text)
+}
+
+#[tokio::test]
+async fn callbacks_are_routed_to_their_flow_by_state_and_nonce() {
+    let s = service();
+    let (_, a) = create(&s, r#"{"exchange":false,"limit":5}"#).await;
+    let (_, b) = create(&s, r#"{"exchange":false}"#).await;
+    assert_ne!(a["id"], b["id"]);
+    assert!(a["authorize_url"].as_str().unwrap().contains("limit=5"));
+    assert!(a["expires_at"].as_str().unwrap().contains('T'));
+    let (cb_a, state_a) = callback_of(a["authorize_url"].as_str().unwrap());
+    let (cb_b, state_b) = callback_of(b["authorize_url"].as_str().unwrap());
+    assert_ne!(state_a, state_b);
+
+    // A's nonce with B's state is refused and changes nothing.
+    let mut crossed = cb_a.clone();
+    crossed
+        .query_pairs_mut()
+        .append_pair("code", "x")
+        .append_pair("state", &state_b);
+    assert_eq!(callback(&s, &crossed).await.0, StatusCode::BAD_REQUEST);
+
+    let mut real_b = cb_b.clone();
+    real_b
+        .query_pairs_mut()
+        .append_pair("code", "code-for-b")
+        .append_pair("state", &state_b);
+    let (status, page) = callback(&s, &real_b).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("code-for-b"));
+    // Replaying the same callback finds nothing.
+    assert_eq!(callback(&s, &real_b).await.0, StatusCode::NOT_FOUND);
+
+    let get = |id: &Value| {
+        request("GET", &format!("/v1/flows/{}?wait=5", id.as_str().unwrap()))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (_, status_b, _) = send(&s, get(&b["id"])).await;
+    assert_eq!(status_b["status"], "succeeded");
+    assert_eq!(status_b["result"]["code"], "code-for-b");
+    assert_eq!(status_b["result"]["code_challenge_method"], "S256");
+    // A is still waiting; a short wait returns pending.
+    let req = request(
+        "GET",
+        &format!("/v1/flows/{}?wait=0.1", a["id"].as_str().unwrap()),
+    )
+    .body(Body::empty())
+    .unwrap();
+    assert_eq!(send(&s, req).await.1["status"], "pending");
+    // The finished result can be fetched again (a caller that lost its connection).
+    let (_, again, _) = send(&s, get(&b["id"])).await;
+    assert_eq!(again["result"]["code"], "code-for-b");
+}
+
+#[tokio::test]
+async fn a_long_poll_returns_as_soon_as_the_callback_lands() {
+    let s = service();
+    let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
+    let (cb, state) = callback_of(flow["authorize_url"].as_str().unwrap());
+    let poll = {
+        let s = s.clone();
+        let id = flow["id"].as_str().unwrap().to_owned();
+        tokio::spawn(async move {
+            let req = request("GET", &format!("/v1/flows/{id}?wait=30"))
+                .body(Body::empty())
+                .unwrap();
+            send(&s, req).await.1
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut real = cb.clone();
+    real.query_pairs_mut()
+        .append_pair("code", "c1")
+        .append_pair("state", &state);
+    callback(&s, &real).await;
+    let result = tokio::time::timeout(Duration::from_secs(5), poll)
+        .await
+        .expect("long-poll answered")
+        .unwrap();
+    assert_eq!(result["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn a_denial_fails_the_flow_with_the_denied_code() {
+    let s = service();
+    let (_, flow) = create(&s, r#"{"exchange":true}"#).await;
+    let (mut cb, _) = callback_of(flow["authorize_url"].as_str().unwrap());
+    cb.query_pairs_mut().append_pair("error", "access_denied");
+    assert_eq!(callback(&s, &cb).await.0, StatusCode::OK);
+    let req = request(
+        "GET",
+        &format!("/v1/flows/{}?wait=5", flow["id"].as_str().unwrap()),
+    )
+    .body(Body::empty())
+    .unwrap();
+    let status = send(&s, req).await.1;
+    assert_eq!(status["status"], "failed");
+    assert_eq!(status["error"]["code"], "denied");
+    assert_eq!(status["error"]["exit_code"], 3);
+}
+
+#[tokio::test]
+async fn delete_cancels_and_the_callback_is_then_refused() {
+    let s = service();
+    let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
+    let id = flow["id"].as_str().unwrap();
+    let req = request("DELETE", &format!("/v1/flows/{id}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&s, req).await.0, StatusCode::NO_CONTENT);
+    let (mut cb, state) = callback_of(flow["authorize_url"].as_str().unwrap());
+    cb.query_pairs_mut()
+        .append_pair("code", "late")
+        .append_pair("state", &state);
+    // The flow task unregisters as it ends; give it a moment.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(callback(&s, &cb).await.0, StatusCode::NOT_FOUND);
+    let req = request("GET", &format!("/v1/flows/{id}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&s, req).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn pending_flows_expire() {
+    let s = service_with(|c| c.flow_timeout = Duration::from_millis(100));
+    let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
+    let req = request(
+        "GET",
+        &format!("/v1/flows/{}?wait=5", flow["id"].as_str().unwrap()),
+    )
+    .body(Body::empty())
+    .unwrap();
+    let status = send(&s, req).await.1;
+    assert_eq!(status["status"], "expired");
+    assert_eq!(status["error"]["exit_code"], 4);
+}
+
+#[tokio::test]
+async fn finished_results_are_wiped_after_the_ttl() {
+    let s = service_with(|c| c.result_ttl = Duration::from_millis(50));
+    let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
+    let (mut cb, state) = callback_of(flow["authorize_url"].as_str().unwrap());
+    cb.query_pairs_mut()
+        .append_pair("code", "c")
+        .append_pair("state", &state);
+    callback(&s, &cb).await;
+    let id = flow["id"].as_str().unwrap();
+    let req = request("GET", &format!("/v1/flows/{id}?wait=5"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&s, req).await.1["status"], "succeeded");
+    assert_eq!(s.sweep(), 0, "wiped before the TTL");
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(s.sweep(), 1);
+    let req = request("GET", &format!("/v1/flows/{id}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&s, req).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn stopping_fails_pending_flows_and_refuses_new_ones() {
+    let s = service();
+    let (_, flow) = create(&s, r#"{"exchange":true}"#).await;
+    let poll = {
+        let s = s.clone();
+        let id = flow["id"].as_str().unwrap().to_owned();
+        tokio::spawn(async move {
+            let req = request("GET", &format!("/v1/flows/{id}?wait=30"))
+                .body(Body::empty())
+                .unwrap();
+            send(&s, req).await.1
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    s.stop();
+    let status = tokio::time::timeout(Duration::from_secs(2), poll)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status["status"], "failed");
+    assert_eq!(status["error"]["code"], "service_stopping");
+    assert_eq!(status["error"]["exit_code"], 8);
+    assert_eq!(
+        create(&s, r#"{"exchange":true}"#).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
