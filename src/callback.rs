@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use url::Url;
 
 use crate::error::Error;
-use crate::pages::{self, Page};
+use crate::pages::Page;
 use crate::secret::{AuthCode, Nonce, State as OAuthState};
 
 /// What the callback hands to the waiting flow: the code, or OpenRouter's refusal.
@@ -250,17 +250,12 @@ pub struct CallbackState {
     pub flows: PendingFlows,
 }
 
-/// The callback routes: `/callback/{nonce}`, `/callback`, the page assets, and quiet 404s.
+/// The callback routes: `/callback/{nonce}`, `/callback`, and quiet answers to browser noise.
 /// Every route is behind the Host check for `port`.
 pub fn router(flows: PendingFlows, port: u16) -> Router {
     Router::new()
         .route("/callback", get(callback_without_nonce))
         .route("/callback/{nonce}", get(callback_with_nonce))
-        .route("/assets/page.css", get(|| async { pages::stylesheet() }))
-        .route(
-            "/assets/clear-url.js",
-            get(|| async { pages::clear_url_script() }),
-        )
         .route(
             "/favicon.ico",
             get(|| async { axum::http::StatusCode::NO_CONTENT }),

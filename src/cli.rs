@@ -38,6 +38,22 @@ pub enum Command {
     Serve(ServeArgs),
     /// Install, remove or inspect a user service (systemd or launchd) that runs `serve`.
     Service(ServiceArgs),
+    /// Trust the local CA in the browsers' stores (only the certificate, never its key).
+    Trust(TrustArgs),
+}
+
+/// `trust` flags.
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// Remove the CA from the stores instead.
+    #[arg(long, conflicts_with = "status")]
+    pub uninstall: bool,
+    /// Show the CA's path, fingerprint, expiry and where it is trusted; change nothing.
+    #[arg(long)]
+    pub status: bool,
+    /// Leave the system store alone even when running with the rights to change it.
+    #[arg(long)]
+    pub user_only: bool,
 }
 
 /// `serve` flags.

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod callback;
 pub mod cli;
 pub mod config;
+pub mod der;
 pub mod error;
 pub mod files;
 pub mod flow;
@@ -25,5 +26,6 @@ pub mod service_client;
 pub mod service_unit;
 pub mod standin;
 pub mod tls;
+pub mod trust;
 
 pub use error::{Error, Result, exit_code};

@@ -71,6 +71,7 @@ pub async fn authorize(opts: &AuthorizeOptions) -> Result<CodeBundle> {
     let server = tokio::spawn(listener.serve(router, tls.map(|t| t.config), stop_rx));
     tracing::debug!(port = callback.port, "callback listener accepting");
 
+    print_trust_hint(opts);
     present_authorize_url(&flow.authorize_url, opts.presenter, ca_cert)?;
     if std::io::stdin().is_terminal() {
         eprintln!("If your browser is on another machine, paste the address it ends up on here.");
@@ -85,6 +86,19 @@ pub async fn authorize(opts: &AuthorizeOptions) -> Result<CodeBundle> {
     let _ = stop.send(true);
     let _ = server.await;
     outcome.map(|code| flow.bundle(code))
+}
+
+/// One line about `trust` when the browser will meet our own CA and `trust` never ran.
+pub fn print_trust_hint(opts: &AuthorizeOptions) {
+    let CertSource::Local(dir) = &opts.cert else {
+        return;
+    };
+    let https = opts.callback.scheme == CallbackScheme::Https;
+    if https && opts.presenter != Presenter::BuiltInClient && !crate::trust::marked_trusted(dir) {
+        eprintln!(
+            "Hint: your browser may warn about the localhost certificate; run `openrouter-pkce trust` once (or use --callback-scheme http)."
+        );
+    }
 }
 
 /// Sends `url` to a browser, or prints it when asked to or when no browser starts.

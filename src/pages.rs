@@ -7,9 +7,46 @@ const PAGE: &str = include_str!("../static/page.html");
 const CSS: &str = include_str!("../static/page.css");
 const CLEAR_URL_JS: &str = include_str!("../static/clear-url.js");
 
-/// Only our own stylesheet and script; no framing, no forms, no external anything.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
-     img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// The page with its stylesheet and script inlined, and the CSP that allows exactly those two.
+///
+/// Inlined because the one-shot listener closes as soon as the callback is accepted: a page that
+/// fetched its assets afterwards would find nobody there.
+struct Template {
+    html: String,
+    csp: String,
+}
+
+fn template() -> &'static Template {
+    static TEMPLATE: std::sync::OnceLock<Template> = std::sync::OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let hash = |text: &str| {
+            use base64::Engine;
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(text.as_bytes());
+            format!(
+                "'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(digest)
+            )
+        };
+        Template {
+            html: PAGE
+                .replace("{{css}}", CSS)
+                .replace("{{script}}", CLEAR_URL_JS),
+            csp: format!(
+                "default-src 'none'; style-src {}; script-src {}; img-src 'none'; \
+                 base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+                hash(CSS),
+                hash(CLEAR_URL_JS)
+            ),
+        }
+    })
+}
+
+/// The Content-Security-Policy the pages are sent with: nothing but their own inline style and
+/// script (by hash); no framing, no forms, nothing external.
+pub fn content_security_policy() -> &'static str {
+    &template().csp
+}
 
 /// What a page tells the person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +132,8 @@ impl Page {
         } else {
             ("error", "!")
         };
-        let body = PAGE
+        let body = template()
+            .html
             .replace("{{kind}}", kind)
             .replace("{{badge}}", badge)
             .replace("{{title}}", title)
@@ -130,10 +168,9 @@ fn with_page_headers(response: impl IntoResponse) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    if let Ok(csp) = HeaderValue::from_str(content_security_policy()) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -180,6 +217,31 @@ mod tests {
             assert!(!text.contains("//cdn") && !text.contains("url("), "{text}");
         }
         assert!(PAGE.contains("<html lang=\"en\">"));
+    }
+
+    #[test]
+    fn the_csp_allows_exactly_the_inlined_style_and_script() {
+        use base64::Engine;
+        use sha2::Digest;
+        let html = &template().html;
+        let inline = |open: &str, close: &str| {
+            let start = html.find(open).unwrap() + open.len();
+            let end = start + html[start..].find(close).unwrap();
+            html[start..end].to_owned()
+        };
+        for (text, directive) in [
+            (inline("<style>", "</style>"), "style-src"),
+            (inline("<script>", "</script>"), "script-src"),
+        ] {
+            let hash = base64::engine::general_purpose::STANDARD
+                .encode(sha2::Sha256::digest(text.as_bytes()));
+            let csp = content_security_policy();
+            assert!(
+                csp.contains(&format!("{directive} 'sha256-{hash}'")),
+                "{csp}"
+            );
+        }
+        assert!(!content_security_policy().contains("unsafe-inline"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::service::{self, Service, ServiceConfig};
 use crate::service_client::{self, ServiceClient};
 use crate::standin::{self, Consent, StandInOptions};
 use crate::tls::CertSource;
+use crate::trust::{self, TrustAction};
 use crate::{service_unit, tls};
 
 /// Largest code bundle read from stdin.
@@ -56,6 +57,38 @@ pub async fn run(cli: Cli) -> Result<()> {
             print_line(&login::deliver_key(&key, &destination)?)
         }
         Command::Serve(args) => serve(args).await,
+        Command::Trust(args) => {
+            let action = if args.uninstall {
+                TrustAction::Uninstall
+            } else if args.status {
+                TrustAction::Status
+            } else {
+                TrustAction::Install
+            };
+            let report = trust::run(action, &crate::paths::config_dir()?, args.user_only)?;
+            eprintln!("Local CA: {} ({})", report.name, report.ca);
+            eprintln!("  SHA-256: {}", report.fingerprint_sha256);
+            eprintln!(
+                "  expires: {}",
+                report.expires.as_deref().unwrap_or("unknown")
+            );
+            for change in &report.changed {
+                eprintln!("  changed: {change}");
+            }
+            if report.changed.is_empty() && action != TrustAction::Status {
+                eprintln!("  nothing to change");
+            }
+            for place in &report.trusted_in {
+                eprintln!("  trusted in: {place}");
+            }
+            for skip in &report.skipped {
+                eprintln!("  skipped: {skip}");
+            }
+            print_line(
+                &serde_json::to_string(&report)
+                    .map_err(|e| Error::internal("encoding the report", e))?,
+            )
+        }
         Command::Service(args) => service_action(args.action).await,
         Command::Exchange(args) => {
             let openrouter = config::parse_openrouter_url(&args.openrouter.openrouter_url)?;

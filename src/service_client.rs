@@ -168,6 +168,7 @@ pub async fn run_flow(
         crate::tls::CertSource::Local(dir) => Some(dir.join(crate::tls::CA_CERT_FILE)),
         crate::tls::CertSource::Files { .. } => None,
     };
+    crate::login::print_trust_hint(opts);
     crate::login::present_authorize_url(&flow.authorize_url, opts.presenter, ca)?;
     client.wait(&flow, opts.timeout).await
 }

@@ -125,6 +125,52 @@ fn server_config(
     Ok(Arc::new(config))
 }
 
+/// The helper's local CA, as the `trust` command needs it.
+#[derive(Debug, Clone)]
+pub struct LocalCa {
+    /// The PEM file.
+    pub cert_path: PathBuf,
+    /// The certificate's DER bytes.
+    pub der: Vec<u8>,
+    /// The CA's common name; also its nickname in trust stores.
+    pub name: String,
+}
+
+impl LocalCa {
+    /// Loads the CA from `dir`, generating it (and the leaf) first if missing.
+    pub fn load(dir: &Path) -> Result<Self> {
+        install_crypto_provider();
+        ensure_local_certs(dir)?;
+        let cert_path = dir.join(CA_CERT_FILE);
+        let der = CertificateDer::from_pem_file(&cert_path)
+            .map_err(|e| Error::internal(format!("reading {}", cert_path.display()), e))?
+            .to_vec();
+        let key_pem = std::fs::read_to_string(dir.join(CA_KEY_FILE))
+            .map_err(|e| Error::internal("reading the local CA key", e))?;
+        let key = KeyPair::from_pem(&key_pem)
+            .map_err(|e| Error::internal("reading the local CA key", e))?;
+        Ok(Self {
+            cert_path,
+            der,
+            name: ca_common_name(&key),
+        })
+    }
+
+    /// SHA-256 of the DER certificate, as colon-separated upper-case hex.
+    pub fn fingerprint(&self) -> String {
+        Sha256::digest(&self.der)
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+
+    /// The certificate's notAfter as RFC 3339, read from the DER.
+    pub fn expires(&self) -> Option<String> {
+        crate::der::not_after(&self.der)
+    }
+}
+
 /// Generates whatever is missing or due for renewal; returns whether anything was written.
 fn ensure_local_certs(dir: &Path) -> Result<bool> {
     let ca_key_path = dir.join(CA_KEY_FILE);
@@ -176,16 +222,9 @@ fn ensure_local_certs(dir: &Path) -> Result<bool> {
 /// The CA's parameters. Everything an `Issuer` uses (name, key usages, key id) is derived from
 /// the key alone, so a leaf can be re-signed later without parsing the stored certificate.
 fn ca_params(key: &KeyPair, now: OffsetDateTime) -> CertificateParams {
-    let fingerprint = Sha256::digest(key.public_key_raw());
     let mut name = DistinguishedName::new();
     name.push(DnType::OrganizationName, "openrouter-pkce");
-    name.push(
-        DnType::CommonName,
-        format!(
-            "openrouter-pkce local CA {:02x}{:02x}{:02x}{:02x}",
-            fingerprint[0], fingerprint[1], fingerprint[2], fingerprint[3]
-        ),
-    );
+    name.push(DnType::CommonName, ca_common_name(key));
     let mut params = CertificateParams::default();
     params.distinguished_name = name;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -205,6 +244,15 @@ fn ca_params(key: &KeyPair, now: OffsetDateTime) -> CertificateParams {
     params.not_before = now - time::Duration::days(1);
     params.not_after = now + time::Duration::days(CA_VALID_DAYS);
     params
+}
+
+/// "openrouter-pkce local CA 1a2b3c4d": unique per key, so stores can tell installs apart.
+fn ca_common_name(key: &KeyPair) -> String {
+    let f = Sha256::digest(key.public_key_raw());
+    format!(
+        "openrouter-pkce local CA {:02x}{:02x}{:02x}{:02x}",
+        f[0], f[1], f[2], f[3]
+    )
 }
 
 fn leaf_params(now: OffsetDateTime) -> Result<CertificateParams> {

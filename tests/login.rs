@@ -391,3 +391,29 @@ fn a_pasted_redirect_url_completes_the_login_on_a_terminal() {
     assert!(status.success(), "{stdout}");
     assert!(stdout.contains("\"key\":\"sk-or-v1-standin-"), "{stdout}");
 }
+
+#[test]
+fn the_trust_hint_shows_until_trust_has_run() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let (status, _, stderr) = run(login_cmd(&env, &stand_in, free_port()));
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("openrouter-pkce trust"),
+        "no hint: {stderr}"
+    );
+    // Once `trust` has recorded that it ran, the hint is gone (a file check, no subprocess).
+    std::fs::write(env.config_dir().join("trusted"), "NSS").unwrap();
+    let (status, _, stderr) = run(login_cmd(&env, &stand_in, free_port()));
+    assert!(status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("openrouter-pkce trust"),
+        "hint after trust: {stderr}"
+    );
+    // Plain http callbacks never need it.
+    std::fs::remove_file(env.config_dir().join("trusted")).unwrap();
+    let mut cmd = login_cmd(&env, &stand_in, free_port());
+    cmd.args(["--callback-scheme", "http"]);
+    let (_, _, stderr) = run(cmd);
+    assert!(!stderr.contains("openrouter-pkce trust"), "{stderr}");
+}

@@ -1,0 +1,165 @@
+//! End to end in a real browser: Debian's headless Chromium, driven by playwright-core, through
+//! the stand-in's consent page to the HTTPS callback, with the CA trusted by `trust` into a
+//! throwaway NSS database under the test's HOME (no --ignore-certificate-errors).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+fn screenshot(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/e2e")
+        .join(name)
+}
+
+/// `None` when everything the browser test needs is here; otherwise why not.
+fn missing_prerequisite() -> Option<String> {
+    if !Path::new(CHROMIUM).exists() {
+        return Some(format!("{CHROMIUM} not found (apt-get install chromium)"));
+    }
+    if Command::new("certutil").arg("-H").output().is_err() {
+        return Some("certutil not found (apt-get install libnss3-tools)".into());
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        return Some("node not found".into());
+    }
+    if !browser_dir().join("node_modules/playwright-core").exists() {
+        return Some("playwright-core not installed (npm ci --prefix tests/browser)".into());
+    }
+    None
+}
+
+/// Skips on a developer machine without the browser; fails in CI.
+fn require_browser() -> bool {
+    match missing_prerequisite() {
+        None => true,
+        Some(why) if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!("CI must run the browser test, but {why}")
+        }
+        Some(why) => {
+            eprintln!("skipped: {why}");
+            false
+        }
+    }
+}
+
+fn drive(env: &TestEnv, url: &url::Url, decision: &str, shot: &Path) -> serde_json::Value {
+    let out = Command::new("node")
+        .arg(browser_dir().join("drive.mjs"))
+        .args([url.as_str(), decision])
+        .arg(shot)
+        .env("HOME", env.home())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("no output: {}", String::from_utf8_lossy(&out.stderr)));
+    json(line)
+}
+
+fn waiting_login(env: &TestEnv, stand_in: &StandIn, port: u16) -> Running {
+    let mut cmd = env.command();
+    cmd.args([
+        "login",
+        "--no-browser",
+        "--openrouter-url",
+        &stand_in.url,
+        "--port",
+        &port.to_string(),
+        "--timeout",
+        "60",
+    ]);
+    Running::spawn(cmd)
+}
+
+fn trust(env: &TestEnv) {
+    let mut cmd = env.command();
+    cmd.args(["trust", "--user-only"]);
+    let (status, stdout, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    let report = json(&stdout);
+    assert!(
+        report["trusted_in"][0]
+            .as_str()
+            .unwrap()
+            .contains(".pki/nssdb"),
+        "{report}"
+    );
+}
+
+#[test]
+fn chromium_approves_and_lands_on_the_success_page_with_a_trusted_certificate() {
+    if !require_browser() {
+        return;
+    }
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let port = free_port();
+    let login = waiting_login(&env, &stand_in, port);
+    let url = login.wait_authorize_url();
+
+    // Control: before `trust`, Chromium refuses the local certificate and the login keeps waiting.
+    let untrusted = drive(&env, &url, "approve", &screenshot("untrusted.png"));
+    let error = untrusted["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("untrusted CA was accepted: {untrusted}"));
+    assert!(error.contains("ERR_CERT_AUTHORITY_INVALID"), "{error}");
+
+    trust(&env);
+    let page = drive(&env, &url, "approve", &screenshot("approve.png"));
+    assert!(page.get("error").is_none(), "{page}");
+    assert_eq!(page["heading"], "Signed in to OpenRouter", "{page}");
+    assert_eq!(page["lang"], "en");
+    assert_ne!(
+        page["headingColor"], "rgb(0, 0, 0)",
+        "the page's style was blocked: {page}"
+    );
+    assert!(page["title"].as_str().unwrap().contains("Signed in"));
+    // The address bar no longer shows the code (or the nonce).
+    assert_eq!(
+        page["url"],
+        format!("https://localhost:{port}/callback"),
+        "{page}"
+    );
+    assert!(screenshot("approve.png").metadata().unwrap().len() > 1000);
+
+    let (status, stdout, stderr) = login.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        json(&stdout)["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("sk-or-v1-standin-")
+    );
+}
+
+#[test]
+fn chromium_denies_and_lands_on_the_error_page() {
+    if !require_browser() {
+        return;
+    }
+    let env = TestEnv::new();
+    trust(&env);
+    let stand_in = StandIn::start(&env, &[]);
+    let port = free_port();
+    let login = waiting_login(&env, &stand_in, port);
+    let url = login.wait_authorize_url();
+    let page = drive(&env, &url, "deny", &screenshot("deny.png"));
+    assert!(page.get("error").is_none(), "{page}");
+    assert_eq!(page["heading"], "Authorization denied", "{page}");
+    assert!(!page["url"].as_str().unwrap().contains("error="), "{page}");
+    let (status, stdout, stderr) = login.finish();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stdout.is_empty());
+}

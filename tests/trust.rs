@@ -1,0 +1,113 @@
+//! `trust`: the CA certificate (only) goes into a throwaway NSS database under a temporary HOME,
+//! `--status` reports it, `--uninstall` takes it out.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn certutil_available() -> bool {
+    if Command::new("certutil").arg("-H").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must have certutil (libnss3-tools)"
+    );
+    eprintln!("skipped: certutil (libnss3-tools) is not installed");
+    false
+}
+
+fn trust(env: &TestEnv, args: &[&str]) -> serde_json::Value {
+    let mut cmd = env.command();
+    cmd.arg("trust").args(args);
+    let (status, stdout, stderr) = run(cmd);
+    assert!(status.success(), "{args:?}: {stderr}");
+    json(&stdout)
+}
+
+fn nss_list(env: &TestEnv, name: &str) -> Option<String> {
+    let db = format!("sql:{}", env.home().join(".pki/nssdb").display());
+    let out = Command::new("certutil")
+        .args(["-d", &db, "-L", "-a", "-n", name])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn trust_installs_reports_and_uninstalls_the_ca_certificate_only() {
+    if !certutil_available() {
+        return;
+    }
+    let env = TestEnv::new();
+    let before = trust(&env, &["--status"]);
+    assert_eq!(
+        before["trusted_in"].as_array().unwrap().len(),
+        0,
+        "{before}"
+    );
+    let fingerprint = before["fingerprint_sha256"].as_str().unwrap();
+    assert_eq!(fingerprint.split(':').count(), 32, "{fingerprint}");
+    let year: i32 = before["expires"].as_str().unwrap()[..4].parse().unwrap();
+    assert!(year >= 2035, "{before}");
+
+    let installed = trust(&env, &["--user-only"]);
+    assert!(
+        installed["changed"][0]
+            .as_str()
+            .unwrap()
+            .contains("added the CA to NSS database"),
+        "{installed}"
+    );
+    let name = installed["name"].as_str().unwrap().to_owned();
+    let stored = nss_list(&env, &name).expect("the CA is in the NSS database");
+    let ours = std::fs::read_to_string(env.ca_cert()).unwrap();
+    let body = |pem: &str| {
+        pem.lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<String>()
+    };
+    assert_eq!(
+        body(&stored),
+        body(&ours),
+        "NSS holds a different certificate"
+    );
+    assert!(env.config_dir().join("trusted").exists());
+    // The database holds no private key of ours.
+    let db = format!("sql:{}", env.home().join(".pki/nssdb").display());
+    let keys = Command::new("certutil")
+        .args(["-d", &db, "-K"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&keys.stdout).contains(&name));
+
+    let again = trust(&env, &["--user-only"]);
+    assert_eq!(
+        again["changed"].as_array().unwrap().len(),
+        0,
+        "second install changed something: {again}"
+    );
+    let status = trust(&env, &["--status"]);
+    assert!(
+        status["trusted_in"][0]
+            .as_str()
+            .unwrap()
+            .contains(".pki/nssdb"),
+        "{status}"
+    );
+
+    let removed = trust(&env, &["--uninstall", "--user-only"]);
+    assert!(
+        removed["changed"][0]
+            .as_str()
+            .unwrap()
+            .contains("removed the CA"),
+        "{removed}"
+    );
+    assert!(nss_list(&env, &name).is_none());
+    assert!(!env.config_dir().join("trusted").exists());
+}
