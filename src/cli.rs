@@ -86,6 +86,12 @@ pub struct ServeArgs {
     /// Log format on stderr: text or json.
     #[arg(long, default_value = "text")]
     pub log_format: String,
+    /// Seconds a client may take to send its TLS hello or request head before it is dropped.
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Most connections served at once (more wait in the kernel's queue).
+    #[arg(long, default_value_t = 512)]
+    pub max_connections: usize,
 }
 
 /// `service` subcommands.

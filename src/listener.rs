@@ -25,11 +25,30 @@ const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// How long open connections get to finish after shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Per-listener limits against slow, idle and numerous clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long a client may take to send its TLS hello or its request head.
+    pub header_read_timeout: Duration,
+    /// Most connections served at once; further clients wait in the kernel's backlog.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+        }
+    }
+}
+
 /// Sockets bound on the loopback addresses of one port, ready to serve.
 #[derive(Debug)]
 pub struct LoopbackListener {
     sockets: Vec<TcpListener>,
     port: u16,
+    limits: Limits,
 }
 
 impl LoopbackListener {
@@ -54,7 +73,17 @@ impl LoopbackListener {
                 tracing::debug!(error = %e, "IPv6 loopback unavailable; serving 127.0.0.1 only")
             }
         }
-        Ok(Self { sockets, port })
+        Ok(Self {
+            sockets,
+            port,
+            limits: Limits::default(),
+        })
+    }
+
+    /// Replaces the default limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The port every socket is bound to.
@@ -78,7 +107,8 @@ impl LoopbackListener {
         shutdown: watch::Receiver<bool>,
     ) {
         let acceptor = tls.map(TlsAcceptor::from);
-        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let limits = self.limits;
+        let permits = Arc::new(Semaphore::new(limits.max_connections));
         let mut loops = tokio::task::JoinSet::new();
         for socket in self.sockets {
             loops.spawn(accept_loop(
@@ -86,13 +116,17 @@ impl LoopbackListener {
                 router.clone(),
                 acceptor.clone(),
                 permits.clone(),
+                limits.header_read_timeout,
                 shutdown.clone(),
             ));
         }
         while loops.join_next().await.is_some() {}
         // Connections hold permits; wait (bounded) for them to finish their graceful close.
-        let _ =
-            tokio::time::timeout(DRAIN_TIMEOUT, permits.acquire_many(MAX_CONNECTIONS as u32)).await;
+        let _ = tokio::time::timeout(
+            DRAIN_TIMEOUT,
+            permits.acquire_many(limits.max_connections as u32),
+        )
+        .await;
     }
 }
 
@@ -118,6 +152,7 @@ async fn accept_loop(
     router: Router,
     acceptor: Option<TlsAcceptor>,
     permits: Arc<Semaphore>,
+    header_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -144,7 +179,7 @@ async fn accept_loop(
         let acceptor = acceptor.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            serve_connection(stream, router, acceptor, shutdown).await;
+            serve_connection(stream, router, acceptor, header_timeout, shutdown).await;
             drop(permit);
         });
     }
@@ -154,36 +189,42 @@ async fn serve_connection(
     stream: TcpStream,
     router: Router,
     acceptor: Option<TlsAcceptor>,
+    header_timeout: Duration,
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let mut first = [0u8; 1];
-    let peeked = tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await;
+    let peeked = tokio::time::timeout(header_timeout, stream.peek(&mut first)).await;
     if !matches!(peeked, Ok(Ok(1))) {
         return;
     }
     match acceptor {
         Some(acceptor) if first[0] == TLS_HANDSHAKE => {
-            let handshake =
-                tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await;
+            let handshake = tokio::time::timeout(header_timeout, acceptor.accept(stream)).await;
             match handshake {
-                Ok(Ok(tls)) => serve_http(TokioIo::new(tls), router, shutdown).await,
+                Ok(Ok(tls)) => {
+                    serve_http(TokioIo::new(tls), router, header_timeout, shutdown).await
+                }
                 Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!("TLS handshake timed out"),
             }
         }
-        _ => serve_http(TokioIo::new(stream), router, shutdown).await,
+        _ => serve_http(TokioIo::new(stream), router, header_timeout, shutdown).await,
     }
 }
 
-async fn serve_http<I>(io: I, router: Router, mut shutdown: watch::Receiver<bool>)
-where
+async fn serve_http<I>(
+    io: I,
+    router: Router,
+    header_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(header_timeout)
         .max_buf_size(MAX_HEAD_BYTES);
     let conn = builder.serve_connection(io, TowerToHyperService::new(router));
     tokio::pin!(conn);

@@ -13,7 +13,7 @@ use crate::cli::{
 use crate::config;
 use crate::error::{Error, Result};
 use crate::flow::{CallbackBase, CallbackScheme};
-use crate::listener::LoopbackListener;
+use crate::listener::{Limits, LoopbackListener};
 use crate::login::{self, AuthorizeOptions, CreateCodeOptions, KeyDestination, Presenter};
 use crate::openrouter::CodeBundle;
 use crate::secret::{ApiKey, AuthCode, CodeVerifier};
@@ -182,7 +182,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
             "a number of seconds greater than 0",
         ));
     }
-    let listener = LoopbackListener::bind(port).await?;
+    if args.header_timeout == 0 || args.max_connections == 0 {
+        return Err(Error::bad_input(
+            "--header-timeout/--max-connections",
+            "values of 1 or more",
+        ));
+    }
+    let limits = Limits {
+        header_read_timeout: Duration::from_secs(args.header_timeout),
+        max_connections: args.max_connections,
+    };
+    let listener = LoopbackListener::bind(port).await?.with_limits(limits);
     let tls = match scheme {
         CallbackScheme::Https => {
             Some(tls::load(&cert_source(&args.tls_cert, &args.tls_key)?)?.config)

@@ -9,8 +9,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::openrouter::{CodeBundle, KeyResponse};
 use crate::secret::{ApiKey, ControlToken};
 
-/// How long the probe may take before we fall back to one-shot mode.
-const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long the probe may take before we fall back to one-shot mode. Only paid when a token
+/// file exists; generous because a busy service's accept queue can hold us up for a while.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Seconds per long-poll request.
 const POLL_SECONDS: u64 = 25;
 

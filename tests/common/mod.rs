@@ -57,8 +57,9 @@ impl TestEnv {
     pub fn browser_script(&self) -> PathBuf {
         let path = self.home().join("browser.sh");
         let script = format!(
-            "#!/bin/sh\nprintf '%s' \"$1\" > '{log}'\nexec curl -sS -L --max-redirs 5 --cacert '{ca}' -o '{page}' \"$1\"\n",
+            "#!/bin/sh\nprintf '%s' \"$1\" > '{log}'\nexec curl -sS -L --max-redirs 5 --cacert '{ca}' -o '{page}' -w '%{{url_effective}}' \"$1\" > '{landed}'\n",
             log = self.browser_log().display(),
+            landed = self.browser_landed().display(),
             ca = self.ca_cert().display(),
             page = self.browser_page().display(),
         );
@@ -74,6 +75,11 @@ impl TestEnv {
     /// The URL the browser script was opened with.
     pub fn browser_log(&self) -> PathBuf {
         self.home().join("browser-url.txt")
+    }
+
+    /// The URL the browser script ended on (the callback, with its code).
+    pub fn browser_landed(&self) -> PathBuf {
+        self.home().join("browser-landed.txt")
     }
 
     /// The last page the browser script landed on.
