@@ -410,7 +410,7 @@ impl CreateFlow {
                 "exchange" | "open_browser" | "limit" | "expires_at"
             ) {
                 return Err(format!(
-                    "{key}: unknown field (expected exchange, open_browser, limit, expires_at)"
+                    "body: unknown field {key:?} (expected exchange, open_browser, limit, expires_at)"
                 ));
             }
         }

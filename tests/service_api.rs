@@ -145,7 +145,7 @@ async fn bad_bodies_are_400_naming_the_field() {
         (r#"{"limit":"ten"}"#, "limit"),
         (r#"{"expires_at":"tomorrow"}"#, "expires_at"),
         (r#"{"expires_at":"2001-01-01T00:00:00Z"}"#, "expires_at"),
-        (r#"{"exchnage":true}"#, "exchnage"),
+        (r#"{"exchnage":true}"#, "body: unknown field \"exchnage\""),
     ] {
         let (status, json) = create(&s, body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
