@@ -1,0 +1,633 @@
+//! The benchmark: start-up, a whole login, memory, flood resistance and binary size, each next to
+//! a floor built by this same program (a bare tokio listener; a bare hyper "hello" server).
+//! It reports; it does not gate. Run: `cargo bench --bench bench`. Writes target/bench.json.
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use openrouter_pkce::standin::{self, Consent, StandInOptions};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_openrouter-pkce");
+const RUNS: usize = 30;
+const FLOOD_SECONDS: u64 = 5;
+const FLOOD_CONNECTIONS: usize = 32;
+const FLOOR_ENV: &str = "OPENROUTER_PKCE_BENCH_FLOOR";
+
+fn main() {
+    // The floors are this same binary in another role.
+    if let Ok(role) = std::env::var(FLOOR_ENV) {
+        floor(&role);
+        return;
+    }
+    openrouter_pkce::tls::install_crypto_provider();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(bench());
+}
+
+/// `listen:PORT`: bind, exit on the first connection. `hello:PORT`: bare hyper hello server.
+fn floor(role: &str) {
+    let (kind, port) = role.split_once(':').unwrap();
+    let port: u16 = port.parse().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+            .await
+            .unwrap();
+        if kind == "listen" {
+            let _ = listener.accept().await;
+            return;
+        }
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                        http_body_util::Full::new(Bytes::from_static(b"hello")),
+                    ))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
+
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("XDG_RUNTIME_DIR", self.dir.path().join("run"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    }
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("config/openrouter-pkce/ca.pem")
+    }
+    fn warm(&self) {
+        openrouter_pkce::tls::load(&openrouter_pkce::tls::CertSource::Local(
+            self.dir.path().join("config/openrouter-pkce"),
+        ))
+        .unwrap();
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn kill(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[derive(Clone, Copy)]
+struct Stats {
+    median: f64,
+    p90: f64,
+}
+
+fn stats(mut xs: Vec<f64>) -> Stats {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let at = |q: f64| xs[((xs.len() - 1) as f64 * q).round() as usize];
+    Stats {
+        median: at(0.5),
+        p90: at(0.9),
+    }
+}
+
+fn tls_connector(ca: &Path) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// Milliseconds from spawn until `ready` succeeds.
+async fn time_until<F, Fut>(mut spawn: impl FnMut() -> Child, ready: F) -> f64
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    let child = spawn();
+    while !ready().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never became ready"
+        );
+    }
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    kill(child);
+    ms
+}
+
+async fn tcp_accepts(port: u16) -> bool {
+    tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+        .await
+        .is_ok()
+}
+
+async fn tls_accepts(port: u16, ca: &Path) -> bool {
+    let Ok(tcp) = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await else {
+        return false;
+    };
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    tls_connector(ca).connect(name, tcp).await.is_ok()
+}
+
+fn login_args(port: u16, openrouter: &str) -> Vec<String> {
+    [
+        "login",
+        "--no-browser",
+        "--port",
+        &port.to_string(),
+        "--openrouter-url",
+        openrouter,
+        "--timeout",
+        "60",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+async fn t_ready(cold: bool) -> Stats {
+    let mut samples = Vec::new();
+    let warm_home = Home::new();
+    warm_home.warm();
+    for _ in 0..RUNS {
+        let cold_home = Home::new();
+        let home = if cold { &cold_home } else { &warm_home };
+        let port = free_port();
+        let args = login_args(port, "http://127.0.0.1:9");
+        let ca = home.ca();
+        let ms = time_until(
+            || {
+                home.command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+                    .spawn()
+                    .unwrap()
+            },
+            || {
+                let ca = ca.clone();
+                async move { ca.exists() && tls_accepts(port, &ca).await }
+            },
+        )
+        .await;
+        samples.push(ms);
+    }
+    stats(samples)
+}
+
+async fn floor_ready() -> Stats {
+    let mut samples = Vec::new();
+    let me = std::env::current_exe().unwrap();
+    for _ in 0..RUNS {
+        let port = free_port();
+        let ms = time_until(
+            || {
+                Command::new(&me)
+                    .env(FLOOR_ENV, format!("listen:{port}"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            },
+            || tcp_accepts(port),
+        )
+        .await;
+        samples.push(ms);
+    }
+    stats(samples)
+}
+
+/// Reaps `pid` and returns its peak RSS in KiB.
+fn reap_max_rss(pid: u32) -> f64 {
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our own un-reaped child; status and usage are valid out-pointers.
+    let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid as libc::pid_t, "wait4 failed");
+    usage.ru_maxrss as f64
+}
+
+/// Spawn to JSON on stdout, with a client following the authorize URL the moment it appears.
+/// Returns (milliseconds, peak RSS KiB).
+async fn one_login(home: &Home, openrouter: &str, browser: &reqwest::Client) -> (f64, f64) {
+    let port = free_port();
+    let args = login_args(port, openrouter);
+    let mut cmd = home.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (url_tx, url_rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(url_tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.split_whitespace().find(|w| w.contains("/auth?")) {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        }
+    });
+    let url = url_rx.await.expect("authorize URL");
+    browser
+        .get(url)
+        .send()
+        .await
+        .expect("follow the authorize URL");
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    assert!(line.contains("\"key\""), "login printed {line:?}");
+    let pid = child.id();
+    let rss = tokio::task::spawn_blocking(move || reap_max_rss(pid))
+        .await
+        .unwrap();
+    std::mem::forget(child); // reaped by wait4 above
+    (ms, rss)
+}
+
+async fn t_total() -> (Stats, f64) {
+    let (url, _task) = standin::start(
+        0,
+        StandInOptions {
+            consent: Consent::AutoApprove,
+            ..StandInOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let home = Home::new();
+    home.warm();
+    let browser = openrouter_pkce::openrouter::browser_like_client(Some(&home.ca())).unwrap();
+    let mut times = Vec::new();
+    let mut peak = 0f64;
+    for _ in 0..RUNS {
+        let (ms, rss) = one_login(&home, url.as_str(), &browser).await;
+        times.push(ms);
+        peak = peak.max(rss);
+    }
+    (stats(times), peak)
+}
+
+fn vm_rss_kib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+struct Served {
+    child: Child,
+    port: u16,
+    token: String,
+}
+
+async fn start_serve(home: &Home, openrouter: &str) -> Served {
+    let port = free_port();
+    let child = home
+        .command(&[
+            "serve",
+            "--port",
+            &port.to_string(),
+            "--openrouter-url",
+            openrouter,
+            "--max-pending",
+            "5000",
+        ])
+        .spawn()
+        .unwrap();
+    let token_path = home.dir.path().join("run/openrouter-pkce/token");
+    let started = Instant::now();
+    while !(token_path.exists() && tcp_accepts(port).await) {
+        assert!(started.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let token = std::fs::read_to_string(token_path)
+        .unwrap()
+        .trim()
+        .to_owned();
+    Served { child, port, token }
+}
+
+async fn rss_with_pending(n: usize) -> (f64, f64) {
+    let home = Home::new();
+    home.warm();
+    let served = start_serve(&home, "http://127.0.0.1:9").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let idle = vm_rss_kib(served.child.id());
+    let client = reqwest::Client::new();
+    for _ in 0..n {
+        let r = client
+            .post(format!("http://127.0.0.1:{}/v1/flows", served.port))
+            .bearer_auth(&served.token)
+            .json(&json!({"exchange": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let loaded = vm_rss_kib(served.child.id());
+    kill(served.child);
+    (idle, loaded)
+}
+
+/// Requests per second over `FLOOD_CONNECTIONS` keep-alive connections for `FLOOD_SECONDS`.
+async fn flood(port: u16, path: &'static str, tls: Option<PathBuf>) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(FLOOD_SECONDS);
+    let mut tasks = Vec::new();
+    for _ in 0..FLOOD_CONNECTIONS {
+        let done = done.clone();
+        let tls = tls.clone();
+        tasks.push(tokio::spawn(async move {
+            let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+                .await
+                .unwrap();
+            let _ = tcp.set_nodelay(true);
+            let mut sender = match tls {
+                Some(ca) => {
+                    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+                    let stream = tls_connector(&ca).connect(name, tcp).await.unwrap();
+                    let (sender, conn) =
+                        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                            .await
+                            .unwrap();
+                    tokio::spawn(conn);
+                    sender
+                }
+                None => {
+                    let (sender, conn) =
+                        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                            .await
+                            .unwrap();
+                    tokio::spawn(conn);
+                    sender
+                }
+            };
+            while Instant::now() < deadline {
+                let req = hyper::Request::get(path)
+                    .header("host", format!("localhost:{port}"))
+                    .body(Empty::<Bytes>::new())
+                    .unwrap();
+                let Ok(resp) = sender.send_request(req).await else {
+                    return;
+                };
+                let _ = resp.into_body().collect().await;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    done.load(Ordering::Relaxed) as f64 / FLOOD_SECONDS as f64
+}
+
+/// (HTTP rate, HTTPS rate, floor rate, login ms during the flood or None if it failed)
+async fn flood_all() -> (f64, f64, f64, Option<f64>) {
+    let (standin_url, _task) = standin::start(
+        0,
+        StandInOptions {
+            consent: Consent::AutoApprove,
+            ..StandInOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let home = Home::new();
+    home.warm();
+    let served = start_serve(&home, standin_url.as_str()).await;
+    const FORGED: &str = "/callback/forged-nonce?code=forged&state=forged";
+
+    // One real login through the service while the HTTP flood runs.
+    let login = {
+        let port = served.port;
+        let args = login_args(port, standin_url.as_str());
+        let mut cmd = home.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let browser = openrouter_pkce::openrouter::browser_like_client(Some(&home.ca())).unwrap();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let started = Instant::now();
+            let mut child = cmd.spawn().unwrap();
+            let stderr = child.stderr.take().unwrap();
+            let url = tokio::task::spawn_blocking(move || {
+                BufReader::new(stderr)
+                    .lines()
+                    .map_while(Result::ok)
+                    .find_map(|l| {
+                        l.split_whitespace()
+                            .find(|w| w.contains("/auth?"))
+                            .map(str::to_owned)
+                    })
+            })
+            .await
+            .unwrap();
+            let followed = match url {
+                Some(url) => browser.get(url).send().await.is_ok(),
+                None => false,
+            };
+            if !followed {
+                kill(child);
+                return None;
+            }
+            let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+                .await
+                .unwrap()
+                .ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .contains("\"key\"")
+                .then(|| started.elapsed().as_secs_f64() * 1000.0)
+        })
+    };
+    let http = flood(served.port, FORGED, None).await;
+    let login_ms = login.await.unwrap();
+    let https = flood(served.port, FORGED, Some(home.ca())).await;
+    kill(served.child);
+
+    let me = std::env::current_exe().unwrap();
+    let port = free_port();
+    let hello = Command::new(me)
+        .env(FLOOR_ENV, format!("hello:{port}"))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    while !tcp_accepts(port).await {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let floor = flood(port, "/", None).await;
+    kill(hello);
+    (http, https, floor, login_ms)
+}
+
+async fn bench() {
+    eprintln!("openrouter-pkce bench: {RUNS} runs each, release build {BIN}");
+    let floor = floor_ready().await;
+    let warm = t_ready(false).await;
+    let cold = t_ready(true).await;
+    let (total, login_rss) = t_total().await;
+    let (idle_rss, pending_rss) = rss_with_pending(1000).await;
+    let (http, https, hello, login_ms) = flood_all().await;
+    let size = std::fs::metadata(BIN).unwrap().len() as f64;
+
+    let rows: Vec<(&str, String, String, String, String, bool)> = vec![
+        row_time("t_ready (warm cache)", warm, floor, 3.0),
+        row_time("t_ready (first run)", cold, floor, 10.0),
+        (
+            "t_total (login to JSON)",
+            format!("{:.1} ms (p90 {:.1})", total.median, total.p90),
+            "-".into(),
+            "-".into(),
+            "report".into(),
+            true,
+        ),
+        row_limit("peak RSS, one-shot login", login_rss / 1024.0, "MiB", 10.0),
+        row_limit(
+            "RSS, serve + 1,000 pending",
+            pending_rss / 1024.0,
+            "MiB",
+            25.0,
+        ),
+        (
+            "flood, forged callbacks, HTTP",
+            format!("{http:.0} req/s"),
+            format!("{hello:.0} req/s"),
+            format!("{:.2}", http / hello),
+            ">= 0.50x floor, login ok".into(),
+            http / hello >= 0.5 && login_ms.is_some(),
+        ),
+        (
+            "flood, forged callbacks, HTTPS",
+            format!("{https:.0} req/s"),
+            format!("{hello:.0} req/s"),
+            format!("{:.2}", https / hello),
+            "report".into(),
+            true,
+        ),
+        (
+            "login during the flood",
+            login_ms.map_or("FAILED".into(), |ms| format!("{ms:.0} ms")),
+            "-".into(),
+            "-".into(),
+            "succeeds".into(),
+            login_ms.is_some(),
+        ),
+        row_limit("release binary", size / 1_000_000.0, "MB", 6.0),
+    ];
+    println!(
+        "\n{:<32} {:>22} {:>18} {:>7}  budget",
+        "measure", "openrouter-pkce", "floor", "ratio"
+    );
+    for (name, value, floor, ratio, budget, ok) in &rows {
+        println!(
+            "{name:<32} {value:>22} {floor:>18} {ratio:>7}  {budget:<26} {}",
+            if *ok { "ok" } else { "MISSED" }
+        );
+    }
+    println!("(idle serve RSS: {:.1} MiB)", idle_rss / 1024.0);
+    let report = json!({
+        "runs": RUNS,
+        "t_ready_warm_ms": {"median": warm.median, "p90": warm.p90},
+        "t_ready_first_run_ms": {"median": cold.median, "p90": cold.p90},
+        "floor_ready_ms": {"median": floor.median, "p90": floor.p90},
+        "t_total_ms": {"median": total.median, "p90": total.p90},
+        "one_shot_peak_rss_kib": login_rss,
+        "serve_idle_rss_kib": idle_rss,
+        "serve_1000_pending_rss_kib": pending_rss,
+        "flood_http_rps": http,
+        "flood_https_rps": https,
+        "floor_hello_rps": hello,
+        "login_during_flood_ms": login_ms,
+        "binary_bytes": size,
+        "budgets_met": rows.iter().all(|r| r.5),
+    });
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench.json");
+    std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    println!("wrote {}", out.display());
+}
+
+fn row_time(
+    name: &'static str,
+    s: Stats,
+    floor: Stats,
+    budget: f64,
+) -> (&'static str, String, String, String, String, bool) {
+    let ratio = s.median / floor.median;
+    (
+        name,
+        format!("{:.2} ms (p90 {:.2})", s.median, s.p90),
+        format!("{:.2} ms (p90 {:.2})", floor.median, floor.p90),
+        format!("{ratio:.1}x"),
+        format!("<= {budget}x floor"),
+        ratio <= budget,
+    )
+}
+
+fn row_limit(
+    name: &'static str,
+    value: f64,
+    unit: &str,
+    limit: f64,
+) -> (&'static str, String, String, String, String, bool) {
+    (
+        name,
+        format!("{value:.1} {unit}"),
+        "-".into(),
+        "-".into(),
+        format!("< {limit} {unit}"),
+        value < limit,
+    )
+}
