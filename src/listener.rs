@@ -237,3 +237,19 @@ async fn serve_http<I>(
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn binds_loopback_addresses_only() {
+        let listener = LoopbackListener::bind(0).await.unwrap();
+        let addrs = listener.addrs();
+        assert!(!addrs.is_empty());
+        for addr in &addrs {
+            assert!(addr.ip().is_loopback(), "{addr} is not loopback");
+            assert_eq!(addr.port(), listener.port());
+        }
+    }
+}

@@ -98,6 +98,28 @@ impl ServiceClient {
         })
     }
 
+    /// Refuses an authorize URL that does not go to `openrouter` or does not come back to our
+    /// loopback `port`: whatever answers on the port must not be able to send the browser
+    /// elsewhere (a process that grabbed the port while a stale token file lay around).
+    pub fn check_authorize_url(url: &Url, openrouter: &Url, port: u16) -> Result<()> {
+        let auth_path = openrouter.join("auth").map(|u| u.path().to_owned());
+        let same_origin =
+            url.origin() == openrouter.origin() && auth_path.is_ok_and(|p| p == url.path());
+        let callback = url
+            .query_pairs()
+            .find(|(k, _)| k == "callback_url")
+            .and_then(|(_, v)| Url::parse(&v).ok());
+        let comes_back = callback
+            .is_some_and(|cb| crate::config::is_loopback_host(&cb) && cb.port() == Some(port));
+        if same_origin && comes_back {
+            Ok(())
+        } else {
+            Err(Error::Internal(format!(
+                "the process on port {port} sent a login URL for another site; is it really the openrouter-pkce service?"
+            )))
+        }
+    }
+
     /// Long-polls until the flow finishes or `timeout` passes (then cancels it).
     pub async fn wait(&self, flow: &RemoteFlow, timeout: Duration) -> Result<Value> {
         let deadline = Instant::now() + timeout;
@@ -161,6 +183,7 @@ pub async fn run_flow(
     exchange: bool,
 ) -> Result<Value> {
     let flow = client.create(exchange).await?;
+    ServiceClient::check_authorize_url(&flow.authorize_url, &opts.openrouter, opts.callback.port)?;
     eprintln!(
         "Using the openrouter-pkce service on port {}.",
         opts.callback.port
@@ -188,4 +211,29 @@ pub fn key_from_result(result: &Value) -> Result<KeyResponse> {
 /// A service result for `exchange: false`.
 pub fn bundle_from_result(result: &Value) -> Result<CodeBundle> {
     CodeBundle::from_json(&result.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorize_urls_must_go_to_openrouter_and_come_back_to_our_port() {
+        let openrouter = Url::parse("https://openrouter.ai/").unwrap();
+        let ok = Url::parse("https://openrouter.ai/auth?callback_url=https%3A%2F%2Flocalhost%3A3000%2Fcallback%2Fn&state=s").unwrap();
+        assert!(ServiceClient::check_authorize_url(&ok, &openrouter, 3000).is_ok());
+        for bad in [
+            "https://evil.example/auth?callback_url=https%3A%2F%2Flocalhost%3A3000%2Fcallback%2Fn",
+            "https://openrouter.ai/phish?callback_url=https%3A%2F%2Flocalhost%3A3000%2Fcallback%2Fn",
+            "https://openrouter.ai/auth?callback_url=https%3A%2F%2Fevil.example%3A3000%2Fcallback%2Fn",
+            "https://openrouter.ai/auth?callback_url=https%3A%2F%2Flocalhost%3A3001%2Fcallback%2Fn",
+            "https://openrouter.ai/auth",
+        ] {
+            let url = Url::parse(bad).unwrap();
+            assert!(
+                ServiceClient::check_authorize_url(&url, &openrouter, 3000).is_err(),
+                "{bad}"
+            );
+        }
+    }
 }

@@ -417,3 +417,42 @@ fn the_trust_hint_shows_until_trust_has_run() {
     let (_, _, stderr) = run(cmd);
     assert!(!stderr.contains("openrouter-pkce trust"), "{stderr}");
 }
+
+#[test]
+fn a_redirect_from_the_token_endpoint_is_not_followed() {
+    use std::io::{Read, Write};
+    // Where a malicious redirect would send the code: must never see a connection.
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    elsewhere.set_nonblocking(true).unwrap();
+    let target = format!(
+        "http://127.0.0.1:{}/steal",
+        elsewhere.local_addr().unwrap().port()
+    );
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://127.0.0.1:{}", server.local_addr().unwrap().port());
+    let handle = std::thread::spawn(move || {
+        let (mut s, _) = server.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let reply = format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(reply.as_bytes()).unwrap();
+    });
+    let env = TestEnv::new();
+    let mut cmd = env.command();
+    cmd.args([
+        "exchange",
+        "--openrouter-url",
+        &base,
+        "--code",
+        "c0de-1234",
+        "--code-verifier",
+    ])
+    .arg("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+    let (status, stdout, stderr) = run(cmd);
+    handle.join().unwrap();
+    assert_ne!(status.code(), Some(0), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(elsewhere.accept().is_err(), "the redirect was followed");
+}
