@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::flow::{CallbackBase, CallbackScheme};
 use crate::listener::{Limits, LoopbackListener};
 use crate::login::{self, AuthorizeOptions, CreateCodeOptions, KeyDestination, Presenter};
-use crate::openrouter::CodeBundle;
+use crate::openrouter::{CodeBundle, OpenRouterClient};
 use crate::secret::{ApiKey, AuthCode, CodeVerifier};
 use crate::service::{self, Service, ServiceConfig};
 use crate::service_client::{self, ServiceClient};
@@ -50,8 +50,15 @@ pub async fn run(cli: Cli) -> Result<()> {
                     service_client::key_from_result(&result)?
                 }
                 None => {
+                    // Build the HTTP client (TLS roots) while the person is in the browser, so
+                    // the exchange starts the moment the callback lands.
+                    let base = opts.openrouter.clone();
+                    let client = tokio::task::spawn_blocking(move || OpenRouterClient::new(base));
                     let bundle = login::authorize(&opts).await?;
-                    login::exchange(&opts.openrouter, &bundle).await?
+                    let client = client
+                        .await
+                        .map_err(|e| Error::internal("building the HTTP client", e))??;
+                    client.exchange(&bundle).await?
                 }
             };
             print_line(&login::deliver_key(&key, &destination)?)

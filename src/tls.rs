@@ -178,20 +178,23 @@ fn ensure_local_certs(dir: &Path) -> Result<bool> {
     let leaf_cert_path = dir.join(LEAF_CERT_FILE);
     let leaf_key_path = dir.join(LEAF_KEY_FILE);
 
-    let ca_key = match std::fs::read_to_string(&ca_key_path) {
-        Ok(pem) if ca_cert_path.exists() => Some(
-            KeyPair::from_pem(&pem).map_err(|e| Error::internal("reading the local CA key", e))?,
-        ),
-        _ => None,
-    };
     let leaf_fresh = std::fs::metadata(&leaf_cert_path)
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| SystemTime::now().duration_since(t).ok())
         .is_some_and(|age| age < LEAF_RENEW_AFTER);
-    if ca_key.is_some() && leaf_fresh && leaf_key_path.exists() {
+    let ca_present = ca_key_path.exists() && ca_cert_path.exists();
+    // The warm path: existence checks only; nothing is parsed until it is needed.
+    if ca_present && leaf_fresh && leaf_key_path.exists() {
         return Ok(false);
     }
+    let ca_key = if ca_present {
+        let pem = std::fs::read_to_string(&ca_key_path)
+            .map_err(|e| Error::internal("reading the local CA key", e))?;
+        Some(KeyPair::from_pem(&pem).map_err(|e| Error::internal("reading the local CA key", e))?)
+    } else {
+        None
+    };
 
     create_private_dir(dir)?;
     let now = OffsetDateTime::now_utc();
