@@ -321,6 +321,29 @@ mod tests {
     }
 
     #[test]
+    fn the_ca_is_name_constrained_and_the_leaf_names_every_loopback_spelling() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = LocalCa::load(dir.path()).unwrap();
+        // id-ce-nameConstraints (2.5.29.30), marked critical, with localhost and both loopback nets.
+        let oid = [0x06, 0x03, 0x55, 0x1d, 0x1e];
+        assert!(
+            ca.der.windows(oid.len()).any(|w| w == oid),
+            "no name constraints"
+        );
+        assert!(ca.der.windows(9).any(|w| w == b"localhost"));
+        let ten_years = ca.expires().unwrap();
+        assert!(ten_years.as_str() > "2035", "{ten_years}");
+        let leaf = CertificateDer::from_pem_file(dir.path().join(LEAF_CERT_FILE)).unwrap();
+        assert!(leaf.windows(9).any(|w| w == b"localhost"));
+        assert!(
+            leaf.windows(4).any(|w| w == [127, 0, 0, 1]),
+            "no 127.0.0.1 SAN"
+        );
+        let v6 = std::net::Ipv6Addr::LOCALHOST.octets();
+        assert!(leaf.windows(16).any(|w| w == v6), "no ::1 SAN");
+    }
+
+    #[test]
     fn user_files_that_do_not_exist_name_the_flag() {
         let e = load(&CertSource::Files {
             cert: "/nonexistent/cert.pem".into(),

@@ -111,3 +111,46 @@ fn trust_installs_reports_and_uninstalls_the_ca_certificate_only() {
     assert!(nss_list(&env, &name).is_none());
     assert!(!env.config_dir().join("trusted").exists());
 }
+
+#[test]
+fn trust_also_covers_firefox_profiles_it_finds() {
+    if !certutil_available() {
+        return;
+    }
+    let env = TestEnv::new();
+    let profile = env.home().join(".mozilla/firefox/abcd1234.default-release");
+    std::fs::create_dir_all(&profile).unwrap();
+    let db = format!("sql:{}", profile.display());
+    assert!(
+        Command::new("certutil")
+            .args(["-d", &db, "-N", "--empty-password"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let installed = trust(&env, &["--user-only"]);
+    let places: Vec<&str> = installed["trusted_in"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        places
+            .iter()
+            .any(|p| p.contains("Firefox profile") && p.contains("abcd1234")),
+        "{installed}"
+    );
+    let name = installed["name"].as_str().unwrap();
+    let listed = Command::new("certutil")
+        .args(["-d", &db, "-L", "-n", name])
+        .status()
+        .unwrap();
+    assert!(listed.success(), "the CA is not in the Firefox profile");
+    trust(&env, &["--uninstall", "--user-only"]);
+    let listed = Command::new("certutil")
+        .args(["-d", &db, "-L", "-n", name])
+        .status()
+        .unwrap();
+    assert!(!listed.success(), "the CA is still in the Firefox profile");
+}
