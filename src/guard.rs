@@ -15,7 +15,8 @@ pub fn host_allowed(host: &str, port: u16) -> bool {
     let Some((name, host_port)) = host.rsplit_once(':') else {
         return false;
     };
-    if host_port.parse::<u16>().ok() != Some(port) {
+    // Compare text, not numbers: "03000" or "+3000" parse as 3000 but no browser sends them.
+    if host_port != port.to_string() {
         return false;
     }
     name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "[::1]"
@@ -56,6 +57,8 @@ mod tests {
             "::1:3000",
             "0.0.0.0:3000",
             "localhost:3000:3000",
+            "127.0.0.1:03000",
+            "localhost:+3000",
             "",
         ] {
             assert!(!host_allowed(bad, 3000), "{bad}");
