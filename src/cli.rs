@@ -65,18 +65,9 @@ pub struct ServeArgs {
     /// Port for callbacks and the control API.
     #[arg(long, default_value = "3000")]
     pub port: String,
-    /// Scheme of the callback URLs: https (local certificate) or http.
-    #[arg(long, default_value = "https")]
-    pub callback_scheme: String,
-    /// Host name in the callback URLs: localhost or 127.0.0.1.
-    #[arg(long, default_value = "localhost")]
-    pub callback_host: String,
-    /// PEM certificate chain to serve instead of the local CA's.
-    #[arg(long, requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key for --tls-cert.
-    #[arg(long, requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    /// Callback URLs and certificate.
+    pub listener: ListenerArgs,
     /// Seconds a pending login waits for its callback.
     #[arg(long, default_value_t = 600)]
     pub flow_timeout: u64,
@@ -135,18 +126,9 @@ pub struct OpenRouterArgs {
     pub openrouter_url: String,
 }
 
-/// The callback listener and browser flags shared by authorize and login.
+/// How callback URLs look and which certificate serves them (one-shot and service alike).
 #[derive(Debug, Args, Clone)]
-pub struct CallbackArgs {
-    /// Port of the loopback callback listener.
-    #[arg(long, default_value = "3000")]
-    pub port: String,
-    /// Seconds to wait for the callback.
-    #[arg(long, default_value_t = 300)]
-    pub timeout: u64,
-    /// Print the URL instead of opening a browser.
-    #[arg(long)]
-    pub no_browser: bool,
+pub struct ListenerArgs {
     /// Scheme of the callback URL: https (local certificate) or http.
     #[arg(long, default_value = "https")]
     pub callback_scheme: String,
@@ -159,6 +141,23 @@ pub struct CallbackArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// The callback listener and browser flags shared by authorize and login.
+#[derive(Debug, Args, Clone)]
+pub struct CallbackArgs {
+    /// Port of the loopback callback listener.
+    #[arg(long, default_value = "3000")]
+    pub port: String,
+    /// Seconds to wait for the callback.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    /// Print the URL instead of opening a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+    #[command(flatten)]
+    /// Callback URL and certificate.
+    pub listener: ListenerArgs,
     /// No callback: print the URL and read the code OpenRouter shows from the terminal.
     #[arg(long)]
     pub headless: bool,

@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::cli::{
-    CallbackArgs, Cli, Command, CreateCodeArgs, ExchangeArgs, OpenRouterArgs, ServeArgs,
-    ServiceAction,
+    CallbackArgs, Cli, Command, CreateCodeArgs, ExchangeArgs, ListenerArgs, OpenRouterArgs,
+    ServeArgs, ServiceAction,
 };
 use crate::config;
 use crate::error::{Error, Result};
@@ -175,8 +175,7 @@ async fn running_service(opts: &AuthorizeOptions, stand_in: bool) -> Option<Serv
 async fn serve(args: ServeArgs) -> Result<()> {
     let port = config::parse_port(&args.port)?;
     let openrouter = config::parse_openrouter_url(&args.openrouter.openrouter_url)?;
-    let scheme = parse_scheme(&args.callback_scheme)?;
-    let host = parse_callback_host(&args.callback_host)?;
+    let (scheme, host, cert) = listener_settings(&args.listener)?;
     if !matches!(args.log_format.as_str(), "text" | "json") {
         return Err(Error::bad_input("--log-format", "text or json"));
     }
@@ -201,9 +200,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     let listener = LoopbackListener::bind(port).await?.with_limits(limits);
     let tls = match scheme {
-        CallbackScheme::Https => {
-            Some(tls::load(&cert_source(&args.tls_cert, &args.tls_key)?)?.config)
-        }
+        CallbackScheme::Https => Some(tls::load(&cert)?.config),
         CallbackScheme::Http => None,
     };
     let mut config = ServiceConfig::new(openrouter, CallbackBase { scheme, host, port });
@@ -331,35 +328,30 @@ fn print_text(text: &str) -> Result<()> {
         .map_err(|e| Error::internal("writing to stdout", e))
 }
 
-fn parse_scheme(raw: &str) -> Result<CallbackScheme> {
-    match raw {
-        "https" => Ok(CallbackScheme::Https),
-        "http" => Ok(CallbackScheme::Http),
-        _ => Err(Error::bad_input("--callback-scheme", "https or http")),
-    }
-}
-
-fn parse_callback_host(raw: &str) -> Result<String> {
-    match raw {
-        "localhost" | "127.0.0.1" => Ok(raw.to_owned()),
-        _ => Err(Error::bad_input(
-            "--callback-host",
-            "localhost or 127.0.0.1",
-        )),
-    }
-}
-
-fn cert_source(
-    cert: &Option<std::path::PathBuf>,
-    key: &Option<std::path::PathBuf>,
-) -> Result<CertSource> {
-    Ok(match (cert, key) {
+/// Validates `--callback-scheme`, `--callback-host` and the certificate flags.
+fn listener_settings(listener: &ListenerArgs) -> Result<(CallbackScheme, String, CertSource)> {
+    let scheme = match listener.callback_scheme.as_str() {
+        "https" => CallbackScheme::Https,
+        "http" => CallbackScheme::Http,
+        _ => return Err(Error::bad_input("--callback-scheme", "https or http")),
+    };
+    let host = match listener.callback_host.as_str() {
+        h @ ("localhost" | "127.0.0.1") => h.to_owned(),
+        _ => {
+            return Err(Error::bad_input(
+                "--callback-host",
+                "localhost or 127.0.0.1",
+            ));
+        }
+    };
+    let cert = match (&listener.tls_cert, &listener.tls_key) {
         (Some(cert), Some(key)) => CertSource::Files {
             cert: cert.clone(),
             key: key.clone(),
         },
         _ => CertSource::Local(crate::paths::config_dir()?),
-    })
+    };
+    Ok((scheme, host, cert))
 }
 
 fn destination(output: Option<std::path::PathBuf>) -> KeyDestination {
@@ -380,27 +372,13 @@ async fn authorize_options(
     args: &CallbackArgs,
 ) -> Result<(AuthorizeOptions, Option<tokio::task::JoinHandle<()>>)> {
     let port = config::parse_port(&args.port)?;
-    let scheme = match args.callback_scheme.as_str() {
-        "https" => CallbackScheme::Https,
-        "http" => CallbackScheme::Http,
-        _ => return Err(Error::bad_input("--callback-scheme", "https or http")),
-    };
-    let host = match args.callback_host.as_str() {
-        h @ ("localhost" | "127.0.0.1") => h.to_owned(),
-        _ => {
-            return Err(Error::bad_input(
-                "--callback-host",
-                "localhost or 127.0.0.1",
-            ));
-        }
-    };
+    let (scheme, host, cert) = listener_settings(&args.listener)?;
     if args.timeout == 0 {
         return Err(Error::bad_input(
             "--timeout",
             "a number of seconds greater than 0",
         ));
     }
-    let cert = cert_source(&args.tls_cert, &args.tls_key)?;
     let presenter = if args.no_browser {
         Presenter::PrintOnly
     } else {

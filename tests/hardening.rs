@@ -9,37 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-struct Served {
-    process: Running,
-    port: u16,
-}
-
-fn serve(env: &TestEnv, stand_in: &StandIn, extra: &[&str]) -> Served {
-    let port = free_port();
-    let mut cmd = env.command();
-    cmd.args([
-        "serve",
-        "--port",
-        &port.to_string(),
-        "--openrouter-url",
-        &stand_in.url,
-    ])
-    .args(extra);
-    let process = Running::spawn(cmd);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !(env.home().join("runtime/openrouter-pkce/token").exists()
-        && raw_status(port, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").is_some())
-    {
-        assert!(
-            Instant::now() < deadline,
-            "serve not ready: {}",
-            process.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Served { process, port }
-}
-
 /// Sends raw bytes and returns the response's status code (None if the connection failed).
 fn raw_status(port: u16, request: &[u8]) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -60,7 +29,7 @@ fn host(port: u16) -> String {
 fn oversized_request_lines_headers_and_bodies_are_refused_and_the_service_lives_on() {
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &[]);
-    let served = serve(&env, &stand_in, &[]);
+    let served = start_service(&env, &stand_in, &[]);
     let port = served.port;
     let token = std::fs::read_to_string(env.home().join("runtime/openrouter-pkce/token")).unwrap();
 
@@ -152,7 +121,7 @@ fn slow_and_idle_clients_are_capped_timed_out_and_do_not_stop_a_real_login() {
     const CAP: usize = 200;
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
-    let served = serve(
+    let served = start_service(
         &env,
         &stand_in,
         &[
@@ -269,7 +238,7 @@ fn a_callback_url_or_code_used_once_is_refused_the_second_time_in_one_shot_mode(
     .env("BROWSER", env.browser_script());
     let (status, bundle, stderr) = run(cmd);
     assert!(status.success(), "{stderr}");
-    let landed = std::fs::read_to_string(env.browser_landed()).unwrap();
+    let landed = env.wait_browser_landed();
     assert!(
         landed.contains("/callback/") && landed.contains("code="),
         "{landed}"
@@ -294,7 +263,7 @@ fn a_callback_url_or_code_used_once_is_refused_the_second_time_in_one_shot_mode(
 fn a_callback_url_or_code_used_once_is_refused_the_second_time_in_service_mode() {
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
-    let served = serve(&env, &stand_in, &[]);
+    let served = start_service(&env, &stand_in, &[]);
     let mut cmd = env.command();
     cmd.args([
         "authorize",
@@ -306,7 +275,7 @@ fn a_callback_url_or_code_used_once_is_refused_the_second_time_in_service_mode()
     .env("BROWSER", env.browser_script());
     let (status, bundle, stderr) = run(cmd);
     assert!(status.success(), "{stderr}");
-    let landed = std::fs::read_to_string(env.browser_landed()).unwrap();
+    let landed = env.wait_browser_landed();
     let out = std::process::Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
         .arg(env.ca_cert())

@@ -36,6 +36,7 @@ fn login_through_the_browser_prints_the_key() {
     assert_eq!(out["user_id"], "user_standin");
     assert_eq!(stand_in.stats()["exchanges_ok"], 1);
     // The browser landed on the success page, and the page carries no secret.
+    env.wait_browser_landed();
     let page = std::fs::read_to_string(env.browser_page()).unwrap();
     assert!(page.contains("Signed in to OpenRouter"), "{page}");
     assert!(!page.contains("standin-code-"), "the page shows the code");
@@ -149,6 +150,7 @@ fn denial_ends_the_flow_with_the_denied_exit_code() {
         "{stderr}"
     );
     assert_eq!(stand_in.stats()["exchange_requests"], 0);
+    env.wait_browser_landed();
     let page = std::fs::read_to_string(env.browser_page()).unwrap();
     assert!(page.contains("Authorization denied"), "{page}");
 }

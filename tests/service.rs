@@ -7,55 +7,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-struct Served {
-    process: Running,
-    port: u16,
-}
-
-fn start_service(env: &TestEnv, stand_in: &StandIn, extra: &[&str]) -> Served {
-    let port = free_port();
-    let mut cmd = env.command();
-    cmd.args([
-        "serve",
-        "--port",
-        &port.to_string(),
-        "--openrouter-url",
-        &stand_in.url,
-    ])
-    .args(extra);
-    let process = Running::spawn(cmd);
-    // Ready when the token file exists and /healthz answers.
-    let token = token_path(env);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if token.exists()
-            && std::process::Command::new("curl")
-                .args([
-                    "-sf",
-                    "-o",
-                    "/dev/null",
-                    &format!("http://127.0.0.1:{port}/healthz"),
-                ])
-                .status()
-                .unwrap()
-                .success()
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "serve not ready: {}",
-            process.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Served { process, port }
-}
-
-fn token_path(env: &TestEnv) -> std::path::PathBuf {
-    env.home().join("runtime/openrouter-pkce/token")
-}
-
 fn sigterm(process: &Running) {
     let ok = std::process::Command::new("kill")
         .args(["-TERM", &process.child.id().to_string()])

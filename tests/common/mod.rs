@@ -82,6 +82,23 @@ impl TestEnv {
         self.home().join("browser-landed.txt")
     }
 
+    /// Waits for the browser script to finish and returns where it landed: the login may end
+    /// (the callback was accepted) before curl has written its last words.
+    pub fn wait_browser_landed(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let landed = std::fs::read_to_string(self.browser_landed()).unwrap_or_default();
+            if landed.starts_with("http") {
+                return landed;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the browser script never finished"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The last page the browser script landed on.
     pub fn browser_page(&self) -> PathBuf {
         self.home().join("browser-page.html")
@@ -304,4 +321,53 @@ pub fn client_trusting(ca: &Path) -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
+}
+
+/// A running `serve` child on a free port.
+pub struct Served {
+    pub process: Running,
+    pub port: u16,
+}
+
+/// The service's token file under this env's runtime dir.
+pub fn token_path(env: &TestEnv) -> PathBuf {
+    env.home().join("runtime/openrouter-pkce/token")
+}
+
+/// Starts `serve` against the stand-in; returns once the token file exists and /healthz answers.
+pub fn start_service(env: &TestEnv, stand_in: &StandIn, extra: &[&str]) -> Served {
+    let port = free_port();
+    let mut cmd = env.command();
+    cmd.args([
+        "serve",
+        "--port",
+        &port.to_string(),
+        "--openrouter-url",
+        &stand_in.url,
+    ])
+    .args(extra);
+    let process = Running::spawn(cmd);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let healthy = || {
+            Command::new("curl")
+                .args([
+                    "-sf",
+                    "-o",
+                    "/dev/null",
+                    &format!("http://127.0.0.1:{port}/healthz"),
+                ])
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if token_path(env).exists() && healthy() {
+            return Served { process, port };
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve not ready: {}",
+            process.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
