@@ -1,5 +1,8 @@
 //! The browser pages (static/, embedded in the binary) and the headers they are sent with.
 
+use std::sync::OnceLock;
+
+use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -14,10 +17,11 @@ const CLEAR_URL_JS: &str = include_str!("../static/clear-url.js");
 struct Template {
     html: String,
     csp: String,
+    csp_header: HeaderValue,
 }
 
 fn template() -> &'static Template {
-    static TEMPLATE: std::sync::OnceLock<Template> = std::sync::OnceLock::new();
+    static TEMPLATE: OnceLock<Template> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
         let hash = |text: &str| {
             use base64::Engine;
@@ -28,16 +32,18 @@ fn template() -> &'static Template {
                 base64::engine::general_purpose::STANDARD.encode(digest)
             )
         };
+        let csp = format!(
+            "default-src 'none'; style-src {}; script-src {}; img-src 'none'; \
+             base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            hash(CSS),
+            hash(CLEAR_URL_JS)
+        );
         Template {
             html: PAGE
                 .replace("{{css}}", CSS)
                 .replace("{{script}}", CLEAR_URL_JS),
-            csp: format!(
-                "default-src 'none'; style-src {}; script-src {}; img-src 'none'; \
-                 base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-                hash(CSS),
-                hash(CLEAR_URL_JS)
-            ),
+            csp_header: HeaderValue::from_str(&csp).expect("a CSP of ASCII text is a header value"),
+            csp,
         }
     })
 }
@@ -122,7 +128,24 @@ impl Page {
 
     /// Renders the page; `detail` (e.g. OpenRouter's error text) is HTML-escaped and appended.
     pub fn render(self, detail: Option<&str>) -> Response {
-        let (status, title, message, next) = self.parts();
+        // Refusals can arrive by the thousand (a flood of forged callbacks): render each page
+        // once and hand out cheap clones of the bytes.
+        static RENDERED: [OnceLock<Bytes>; PAGE_COUNT] = [const { OnceLock::new() }; PAGE_COUNT];
+        let body = match detail {
+            None => RENDERED[self as usize]
+                .get_or_init(|| Bytes::from(self.html(None)))
+                .clone(),
+            Some(d) => Bytes::from(self.html(Some(d))),
+        };
+        with_page_headers((
+            self.status(),
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        ))
+    }
+
+    fn html(self, detail: Option<&str>) -> String {
+        let (_, title, message, next) = self.parts();
         let message = match detail {
             Some(d) => format!("{} {}", escape_html(message), escape_html(d)),
             None => escape_html(message),
@@ -132,33 +155,18 @@ impl Page {
         } else {
             ("error", "!")
         };
-        let body = template()
+        template()
             .html
             .replace("{{kind}}", kind)
             .replace("{{badge}}", badge)
             .replace("{{title}}", title)
             .replace("{{message}}", &message)
-            .replace("{{next}}", next);
-        with_page_headers((
-            status,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            body,
-        ))
+            .replace("{{next}}", next)
     }
 }
 
-/// The stylesheet the pages link to.
-pub fn stylesheet() -> Response {
-    with_page_headers(([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS))
-}
-
-/// The script that removes the code from the address bar.
-pub fn clear_url_script() -> Response {
-    with_page_headers((
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        CLEAR_URL_JS,
-    ))
-}
+/// Number of [`Page`] variants (for the render cache).
+const PAGE_COUNT: usize = 7;
 
 fn with_page_headers(response: impl IntoResponse) -> Response {
     let mut response = response.into_response();
@@ -168,9 +176,10 @@ fn with_page_headers(response: impl IntoResponse) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    if let Ok(csp) = HeaderValue::from_str(content_security_policy()) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        template().csp_header.clone(),
+    );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -198,6 +207,21 @@ pub fn escape_html(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_count_covers_every_variant() {
+        let all = [
+            Page::Success,
+            Page::Denied,
+            Page::UnknownLogin,
+            Page::WrongState,
+            Page::MissingCode,
+            Page::WrongHost,
+            Page::NotFound,
+        ];
+        assert_eq!(all.len(), PAGE_COUNT);
+        assert!(all.iter().all(|p| (*p as usize) < PAGE_COUNT));
+    }
 
     #[test]
     fn detail_is_escaped() {
