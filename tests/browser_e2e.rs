@@ -53,11 +53,22 @@ fn require_browser() -> bool {
 }
 
 fn drive(env: &TestEnv, url: &url::Url, decision: &str, shot: &Path) -> serde_json::Value {
+    drive_in(env, url, decision, shot, "light")
+}
+
+fn drive_in(
+    env: &TestEnv,
+    url: &url::Url,
+    decision: &str,
+    shot: &Path,
+    scheme: &str,
+) -> serde_json::Value {
     let out = Command::new("node")
         .arg(browser_dir().join("drive.mjs"))
         .args([url.as_str(), decision])
         .arg(shot)
         .env("HOME", env.home())
+        .env("COLOR_SCHEME", scheme)
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -155,9 +166,14 @@ fn chromium_denies_and_lands_on_the_error_page() {
     let port = free_port();
     let login = waiting_login(&env, &stand_in, port);
     let url = login.wait_authorize_url();
-    let page = drive(&env, &url, "deny", &screenshot("deny.png"));
+    // In the dark theme: the error heading takes the dark palette's red.
+    let page = drive_in(&env, &url, "deny", &screenshot("deny-dark.png"), "dark");
     assert!(page.get("error").is_none(), "{page}");
     assert_eq!(page["heading"], "Authorization denied", "{page}");
+    assert_eq!(
+        page["headingColor"], "rgb(255, 138, 148)",
+        "dark theme not applied: {page}"
+    );
     assert!(!page["url"].as_str().unwrap().contains("error="), "{page}");
     let (status, stdout, stderr) = login.finish();
     assert_eq!(status.code(), Some(3), "{stderr}");

@@ -114,6 +114,14 @@ proptest! {
         prop_assert_eq!(allowed, expected, "{}", host);
     }
 
+    /// Any Origin header at all keeps a request away from the control API, token or not.
+    #[test]
+    fn any_origin_is_refused_by_the_control_api(origin in "[ -~]{0,60}", path in prop_oneof![Just("/v1/flows"), Just("/healthz"), Just("/v1/flows/x")]) {
+        let Ok(origin) = axum::http::HeaderValue::from_str(&origin) else { return Ok(()) };
+        let status = control_api_status(path, origin);
+        prop_assert_eq!(status, axum::http::StatusCode::FORBIDDEN);
+    }
+
     /// Certificates are read with a tiny DER walker; garbage must not panic it.
     #[test]
     fn der_reader_is_total(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -156,4 +164,40 @@ fn check_control_body(body: &[u8]) -> Result<(), TestCaseError> {
         }
     }
     Ok(())
+}
+
+fn control_api_status(path: &str, origin: axum::http::HeaderValue) -> axum::http::StatusCode {
+    use tower::ServiceExt;
+    // One service for every case: building its HTTP client is the slow part.
+    static SERVICE: std::sync::OnceLock<(
+        tokio::runtime::Runtime,
+        openrouter_pkce::service::Service,
+    )> = std::sync::OnceLock::new();
+    let (runtime, service) = SERVICE.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = openrouter_pkce::service::ServiceConfig::new(
+            url::Url::parse("http://127.0.0.1:9/").unwrap(),
+            openrouter_pkce::flow::CallbackBase {
+                scheme: openrouter_pkce::flow::CallbackScheme::Http,
+                host: "localhost".into(),
+                port: 4321,
+            },
+        );
+        let token = openrouter_pkce::secret::ControlToken::new("token-for-the-property-test");
+        let service = openrouter_pkce::service::Service::with_token(config, token).unwrap();
+        (runtime, service)
+    });
+    let request = axum::http::Request::post(path)
+        .header("host", "localhost:4321")
+        .header("authorization", "Bearer token-for-the-property-test")
+        .header("origin", origin)
+        .body(axum::body::Body::from("{}"))
+        .unwrap();
+    runtime
+        .block_on(service.router().oneshot(request))
+        .unwrap()
+        .status()
 }

@@ -11,6 +11,7 @@ const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'openrouter-pkce-chrom
 const context = await chromium.launchPersistentContext(userDataDir, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
+  colorScheme: process.env.COLOR_SCHEME === 'dark' ? 'dark' : 'light',
   args: [
     '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', '--disable-quic',
