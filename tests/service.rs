@@ -233,3 +233,45 @@ fn service_install_writes_a_systemd_unit_and_uninstall_removes_it() {
     assert!(status.success(), "{stderr}");
     assert!(!unit.exists());
 }
+
+/// An app using the control API directly: the service opens the browser and exchanges.
+#[test]
+fn an_app_drives_the_control_api_and_the_service_opens_the_browser() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let browser = env.browser_script();
+    let served = start_service_with(&env, &stand_in, &[], |cmd| {
+        cmd.env("BROWSER", &browser);
+    });
+    let token = std::fs::read_to_string(token_path(&env)).unwrap();
+    let auth = format!("Authorization: Bearer {}", token.trim());
+    let base = format!("http://127.0.0.1:{}", served.port);
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-H", &auth, "-H", "Content-Type: application/json"])
+        .args([
+            "-d",
+            r#"{"exchange":true,"open_browser":true}"#,
+            &format!("{base}/v1/flows"),
+        ])
+        .output()
+        .unwrap();
+    let created = json(&String::from_utf8_lossy(&out.stdout));
+    let id = created["id"].as_str().expect("a flow id").to_owned();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-H", &auth, &format!("{base}/v1/flows/{id}?wait=20")])
+        .output()
+        .unwrap();
+    let status = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(status["status"], "succeeded", "{status}");
+    assert!(
+        status["result"]["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("sk-or-v1-standin-")
+    );
+    // The browser was opened by the service, at the URL it handed to the app.
+    assert_eq!(
+        std::fs::read_to_string(env.browser_log()).unwrap(),
+        created["authorize_url"].as_str().unwrap()
+    );
+}

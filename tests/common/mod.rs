@@ -336,6 +336,16 @@ pub fn token_path(env: &TestEnv) -> PathBuf {
 
 /// Starts `serve` against the stand-in; returns once the token file exists and /healthz answers.
 pub fn start_service(env: &TestEnv, stand_in: &StandIn, extra: &[&str]) -> Served {
+    start_service_with(env, stand_in, extra, |_| {})
+}
+
+/// As [`start_service`], with a chance to adjust the command (environment, say).
+pub fn start_service_with(
+    env: &TestEnv,
+    stand_in: &StandIn,
+    extra: &[&str],
+    adjust: impl FnOnce(&mut Command),
+) -> Served {
     let port = free_port();
     let mut cmd = env.command();
     cmd.args([
@@ -346,6 +356,7 @@ pub fn start_service(env: &TestEnv, stand_in: &StandIn, extra: &[&str]) -> Serve
         &stand_in.url,
     ])
     .args(extra);
+    adjust(&mut cmd);
     let process = Running::spawn(cmd);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
