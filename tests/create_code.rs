@@ -58,9 +58,7 @@ fn create_code_sends_every_field_and_its_bundle_exchanges() {
         openrouter_pkce::pkce::challenge(&verifier, openrouter_pkce::pkce::ChallengeMethod::S256)
     );
 
-    let mut exchange = env.command();
-    exchange.args(["exchange", "--openrouter-url", &stand_in.url]);
-    let (status, stdout, stderr) = run_with_stdin(exchange, &bundle);
+    let (status, stdout, stderr) = stand_in.exchange(&env, &bundle);
     assert!(status.success(), "{stderr}");
     assert!(
         json(&stdout)["key"]
@@ -96,9 +94,7 @@ fn plain_method_and_unset_optionals_are_omitted() {
     assert_eq!(keys.len(), 3, "{sent}");
     assert_eq!(sent["code_challenge_method"], "plain");
     assert_eq!(sent["code_challenge"], json(&bundle)["code_verifier"]);
-    let mut exchange = env.command();
-    exchange.args(["exchange", "--openrouter-url", &stand_in.url]);
-    let (status, _, stderr) = run_with_stdin(exchange, &bundle);
+    let (status, _, stderr) = stand_in.exchange(&env, &bundle);
     assert!(status.success(), "{stderr}");
 }
 
@@ -116,9 +112,7 @@ fn a_user_key_is_not_a_management_key() {
         MGMT,
     ]);
     let (_, bundle, _) = run(create);
-    let mut exchange = env.command();
-    exchange.args(["exchange", "--openrouter-url", &stand_in.url]);
-    let (_, key_json, _) = run_with_stdin(exchange, &bundle);
+    let (_, key_json, _) = stand_in.exchange(&env, &bundle);
     let user_key = json(&key_json)["key"].as_str().unwrap().to_owned();
 
     let mut cmd = env.command();

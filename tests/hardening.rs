@@ -227,16 +227,7 @@ fn slow_and_idle_clients_are_capped_timed_out_and_do_not_stop_a_real_login() {
 fn a_callback_url_or_code_used_once_is_refused_the_second_time_in_one_shot_mode() {
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
-    let mut cmd = env.command();
-    cmd.args([
-        "authorize",
-        "--openrouter-url",
-        &stand_in.url,
-        "--port",
-        &free_port().to_string(),
-    ])
-    .env("BROWSER", env.browser_script());
-    let (status, bundle, stderr) = run(cmd);
+    let (status, bundle, stderr) = run(stand_in.authorize_cmd(&env, free_port()));
     assert!(status.success(), "{stderr}");
     let landed = env.wait_browser_landed();
     assert!(
@@ -252,9 +243,7 @@ fn a_callback_url_or_code_used_once_is_refused_the_second_time_in_one_shot_mode(
         .unwrap();
     assert_eq!(replay.code(), Some(7), "the replayed callback connected");
     for expected in [0, 5] {
-        let mut exchange = env.command();
-        exchange.args(["exchange", "--openrouter-url", &stand_in.url]);
-        let (status, _, stderr) = run_with_stdin(exchange, &bundle);
+        let (status, _, stderr) = stand_in.exchange(&env, &bundle);
         assert_eq!(status.code(), Some(expected), "{stderr}");
     }
 }
@@ -264,16 +253,7 @@ fn a_callback_url_or_code_used_once_is_refused_the_second_time_in_service_mode()
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
     let served = start_service(&env, &stand_in, &[]);
-    let mut cmd = env.command();
-    cmd.args([
-        "authorize",
-        "--openrouter-url",
-        &stand_in.url,
-        "--port",
-        &served.port.to_string(),
-    ])
-    .env("BROWSER", env.browser_script());
-    let (status, bundle, stderr) = run(cmd);
+    let (status, bundle, stderr) = run(stand_in.authorize_cmd(&env, served.port));
     assert!(status.success(), "{stderr}");
     let landed = env.wait_browser_landed();
     let out = std::process::Command::new("curl")
@@ -288,9 +268,7 @@ fn a_callback_url_or_code_used_once_is_refused_the_second_time_in_service_mode()
         "the replayed callback was not refused"
     );
     for expected in [0, 5] {
-        let mut exchange = env.command();
-        exchange.args(["exchange", "--openrouter-url", &stand_in.url]);
-        let (status, _, stderr) = run_with_stdin(exchange, &bundle);
+        let (status, _, stderr) = stand_in.exchange(&env, &bundle);
         assert_eq!(status.code(), Some(expected), "{stderr}");
     }
 }

@@ -90,16 +90,7 @@ fn login_over_an_http_callback() {
 fn authorize_piped_into_exchange() {
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
-    let mut cmd = env.command();
-    cmd.args([
-        "authorize",
-        "--openrouter-url",
-        &stand_in.url,
-        "--port",
-        &free_port().to_string(),
-    ])
-    .env("BROWSER", env.browser_script());
-    let (status, bundle, stderr) = run(cmd);
+    let (status, bundle, stderr) = run(stand_in.authorize_cmd(&env, free_port()));
     assert!(status.success(), "{stderr}");
     let b = json(&bundle);
     assert!(b["code"].as_str().unwrap().starts_with("standin-code-"));
@@ -116,9 +107,7 @@ fn authorize_piped_into_exchange() {
         "authorize must not exchange"
     );
 
-    let mut exchange = env.command();
-    exchange.args(["exchange", "--openrouter-url", &stand_in.url]);
-    let (status, stdout, stderr) = run_with_stdin(exchange, &bundle);
+    let (status, stdout, stderr) = stand_in.exchange(&env, &bundle);
     assert!(status.success(), "{stderr}");
     assert!(
         json(&stdout)["key"]
@@ -128,9 +117,7 @@ fn authorize_piped_into_exchange() {
     );
 
     // The code was single use: the same bundle again is refused by OpenRouter (exit 5).
-    let mut again = env.command();
-    again.args(["exchange", "--openrouter-url", &stand_in.url]);
-    let (status, _, stderr) = run_with_stdin(again, &bundle);
+    let (status, _, stderr) = stand_in.exchange(&env, &bundle);
     assert_eq!(status.code(), Some(5), "{stderr}");
     assert!(
         stderr.contains("403") && stderr.contains("Invalid code"),

@@ -110,9 +110,7 @@ fn authorize_through_the_service_prints_a_bundle_that_exchanges() {
         "{stderr}"
     );
     assert_eq!(stand_in.stats()["exchange_requests"], 0);
-    let mut exchange = env.command();
-    exchange.args(["exchange", "--openrouter-url", &stand_in.url]);
-    let (status, _, stderr) = run_with_stdin(exchange, &bundle);
+    let (status, _, stderr) = stand_in.exchange(&env, &bundle);
     assert!(status.success(), "{stderr}");
     // JSON logs: every line is an object, and the code is in none of them.
     let code = json(&bundle)["code"].as_str().unwrap().to_owned();

@@ -382,3 +382,26 @@ pub fn start_service_with(
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+impl StandIn {
+    /// `exchange` against this stand-in with `bundle` on stdin.
+    pub fn exchange(&self, env: &TestEnv, bundle: &str) -> (ExitStatus, String, String) {
+        let mut cmd = env.command();
+        cmd.args(["exchange", "--openrouter-url", &self.url]);
+        run_with_stdin(cmd, bundle)
+    }
+
+    /// `authorize` against this stand-in on `port`, with the curl `$BROWSER`.
+    pub fn authorize_cmd(&self, env: &TestEnv, port: u16) -> Command {
+        let mut cmd = env.command();
+        cmd.args([
+            "authorize",
+            "--openrouter-url",
+            &self.url,
+            "--port",
+            &port.to_string(),
+        ])
+        .env("BROWSER", env.browser_script());
+        cmd
+    }
+}
