@@ -185,6 +185,42 @@ async fn accept_loop(
     }
 }
 
+/// A connection past its first byte: plain HTTP, or TLS after the handshake.
+enum Accepted {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+/// Waits for the first byte and, for TLS, the handshake; `None` if the client never gets there.
+async fn accept_io(
+    stream: TcpStream,
+    acceptor: Option<TlsAcceptor>,
+    header_timeout: Duration,
+) -> Option<Accepted> {
+    let _ = stream.set_nodelay(true);
+    let mut first = [0u8; 1];
+    let peeked = tokio::time::timeout(header_timeout, stream.peek(&mut first)).await;
+    if !matches!(peeked, Ok(Ok(1))) {
+        return None;
+    }
+    match acceptor {
+        Some(acceptor) if first[0] == TLS_HANDSHAKE => {
+            match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => Some(Accepted::Tls(Box::new(tls))),
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    None
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    None
+                }
+            }
+        }
+        _ => Some(Accepted::Plain(stream)),
+    }
+}
+
 async fn serve_connection(
     stream: TcpStream,
     router: Router,
@@ -192,24 +228,21 @@ async fn serve_connection(
     header_timeout: Duration,
     shutdown: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
-    let mut first = [0u8; 1];
-    let peeked = tokio::time::timeout(header_timeout, stream.peek(&mut first)).await;
-    if !matches!(peeked, Ok(Ok(1))) {
-        return;
-    }
-    match acceptor {
-        Some(acceptor) if first[0] == TLS_HANDSHAKE => {
-            let handshake = tokio::time::timeout(header_timeout, acceptor.accept(stream)).await;
-            match handshake {
-                Ok(Ok(tls)) => {
-                    serve_http(TokioIo::new(tls), router, header_timeout, shutdown).await
-                }
-                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!("TLS handshake timed out"),
-            }
+    let mut stop = shutdown.clone();
+    // Browsers open spare connections that may never send a byte; at shutdown they must not
+    // hold the drain (and so the person's terminal) for the whole header timeout.
+    let accepted = tokio::select! {
+        accepted = accept_io(stream, acceptor, header_timeout) => accepted,
+        _ = stop.wait_for(|s| *s) => None,
+    };
+    match accepted {
+        Some(Accepted::Plain(s)) => {
+            serve_http(TokioIo::new(s), router, header_timeout, shutdown).await
         }
-        _ => serve_http(TokioIo::new(stream), router, header_timeout, shutdown).await,
+        Some(Accepted::Tls(t)) => {
+            serve_http(TokioIo::new(*t), router, header_timeout, shutdown).await
+        }
+        None => {}
     }
 }
 
