@@ -445,3 +445,62 @@ fn a_redirect_from_the_token_endpoint_is_not_followed() {
     assert!(stdout.is_empty());
     assert!(elsewhere.accept().is_err(), "the redirect was followed");
 }
+
+#[test]
+fn a_user_supplied_certificate_is_served_instead_of_the_local_ca() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    // A self-signed certificate, as mkcert or a company CA would provide, made at test time.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let dir = env.home().join("mine");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    // The curl browser trusts whatever sits at the CA path: put the user's certificate there.
+    std::fs::create_dir_all(env.config_dir()).unwrap();
+    std::fs::write(env.ca_cert(), cert.pem()).unwrap();
+
+    let mut cmd = login_cmd(&env, &stand_in, free_port());
+    cmd.arg("--tls-cert")
+        .arg(dir.join("cert.pem"))
+        .arg("--tls-key")
+        .arg(dir.join("key.pem"));
+    let (status, stdout, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    assert!(json(&stdout)["key"].is_string());
+    assert!(
+        !env.config_dir().join("ca-key.pem").exists(),
+        "generated a CA although a certificate was given"
+    );
+    assert!(
+        !stderr.contains("openrouter-pkce trust"),
+        "trust hint shown for the user's own certificate"
+    );
+}
+
+#[test]
+fn a_missing_certificate_file_is_bad_input() {
+    let env = TestEnv::new();
+    let mut cmd = env.command();
+    cmd.args([
+        "login",
+        "--no-browser",
+        "--openrouter-url",
+        "http://127.0.0.1:9",
+        "--port",
+        &free_port().to_string(),
+    ])
+    .args([
+        "--tls-cert",
+        "/nonexistent/cert.pem",
+        "--tls-key",
+        "/nonexistent/key.pem",
+    ]);
+    let (status, _, stderr) = run(cmd);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--tls-cert"), "{stderr}");
+}
