@@ -115,7 +115,7 @@ impl ServiceClient {
             Ok(())
         } else {
             Err(Error::Internal(format!(
-                "the process on port {port} sent a login URL for another site; is it really the openrouter-pkce service?"
+                "the process on port {port} sent a login URL that is not {openrouter}auth coming back to port {port}; is it the openrouter-pkce service, and started with the same --openrouter-url?"
             )))
         }
     }
