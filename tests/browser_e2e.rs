@@ -80,17 +80,7 @@ fn drive_in(
 }
 
 fn waiting_login(env: &TestEnv, stand_in: &StandIn, port: u16) -> Running {
-    let mut cmd = env.command();
-    cmd.args([
-        "login",
-        "--no-browser",
-        "--openrouter-url",
-        &stand_in.url,
-        "--port",
-        &port.to_string(),
-        "--timeout",
-        "60",
-    ]);
+    let cmd = env.login_no_browser(&stand_in.url, port, &["--timeout", "60"]);
     Running::spawn(cmd)
 }
 
@@ -147,12 +137,7 @@ fn chromium_approves_and_lands_on_the_success_page_with_a_trusted_certificate() 
 
     let (status, stdout, stderr) = login.finish();
     assert!(status.success(), "{stderr}");
-    assert!(
-        json(&stdout)["key"]
-            .as_str()
-            .unwrap()
-            .starts_with("sk-or-v1-standin-")
-    );
+    assert_standin_key(&stdout);
 }
 
 #[test]

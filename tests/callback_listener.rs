@@ -21,17 +21,7 @@ fn start_waiting_login() -> Waiting {
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
     let port = free_port();
-    let mut cmd = env.command();
-    cmd.args([
-        "login",
-        "--no-browser",
-        "--openrouter-url",
-        &stand_in.url,
-        "--port",
-        &port.to_string(),
-        "--timeout",
-        "20",
-    ]);
+    let cmd = env.login_no_browser(&stand_in.url, port, &["--timeout", "20"]);
     let login = Running::spawn(cmd);
     let authorize = login.wait_authorize_url();
     let q: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
@@ -177,15 +167,7 @@ fn a_port_held_on_ipv4_is_reported_with_its_holder() {
     let env = TestEnv::new();
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port();
-    let mut cmd = env.command();
-    cmd.args([
-        "login",
-        "--no-browser",
-        "--openrouter-url",
-        "http://127.0.0.1:9",
-        "--port",
-        &port.to_string(),
-    ]);
+    let cmd = env.login_no_browser("http://127.0.0.1:9", port, &[]);
     let (status, _, stderr) = run(cmd);
     assert_eq!(status.code(), Some(7), "{stderr}");
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
@@ -206,15 +188,7 @@ fn a_port_held_only_on_ipv6_is_also_in_use() {
         return; // the v4 side happens to be busy too; nothing to learn here
     }
     let env = TestEnv::new();
-    let mut cmd = env.command();
-    cmd.args([
-        "login",
-        "--no-browser",
-        "--openrouter-url",
-        "http://127.0.0.1:9",
-        "--port",
-        &port.to_string(),
-    ]);
+    let cmd = env.login_no_browser("http://127.0.0.1:9", port, &[]);
     let (status, _, stderr) = run(cmd);
     assert_eq!(status.code(), Some(7), "{stderr}");
     assert!(stderr.contains(&format!("[::1]:{port}")), "{stderr}");

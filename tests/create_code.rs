@@ -60,12 +60,7 @@ fn create_code_sends_every_field_and_its_bundle_exchanges() {
 
     let (status, stdout, stderr) = stand_in.exchange(&env, &bundle);
     assert!(status.success(), "{stderr}");
-    assert!(
-        json(&stdout)["key"]
-            .as_str()
-            .unwrap()
-            .starts_with("sk-or-v1-standin-")
-    );
+    assert_standin_key(&stdout);
 }
 
 #[test]

@@ -109,12 +109,7 @@ fn authorize_piped_into_exchange() {
 
     let (status, stdout, stderr) = stand_in.exchange(&env, &bundle);
     assert!(status.success(), "{stderr}");
-    assert!(
-        json(&stdout)["key"]
-            .as_str()
-            .unwrap()
-            .starts_with("sk-or-v1-standin-")
-    );
+    assert_standin_key(&stdout);
 
     // The code was single use: the same bundle again is refused by OpenRouter (exit 5).
     let (status, _, stderr) = stand_in.exchange(&env, &bundle);
@@ -211,12 +206,7 @@ fn headless_login_reads_the_pasted_code() {
     login.write_stdin(&format!("{code}\n"));
     let (status, stdout, stderr) = login.finish();
     assert!(status.success(), "{stderr}");
-    assert!(
-        json(&stdout)["key"]
-            .as_str()
-            .unwrap()
-            .starts_with("sk-or-v1-standin-")
-    );
+    assert_standin_key(&stdout);
 }
 
 #[test]
@@ -224,17 +214,7 @@ fn timeout_exits_with_its_code_and_frees_the_port() {
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &[]);
     let port = free_port();
-    let mut cmd = env.command();
-    cmd.args([
-        "login",
-        "--no-browser",
-        "--openrouter-url",
-        &stand_in.url,
-        "--port",
-        &port.to_string(),
-        "--timeout",
-        "1",
-    ]);
+    let cmd = env.login_no_browser(&stand_in.url, port, &["--timeout", "1"]);
     let (status, stdout, stderr) = run(cmd);
     assert_eq!(status.code(), Some(4), "{stderr}");
     assert!(stdout.is_empty());
@@ -249,12 +229,7 @@ fn demo_runs_a_whole_login_against_the_built_in_stand_in() {
     cmd.args(["demo", "--port", &free_port().to_string()]);
     let (status, stdout, stderr) = run(cmd);
     assert!(status.success(), "{stderr}");
-    assert!(
-        json(&stdout)["key"]
-            .as_str()
-            .unwrap()
-            .starts_with("sk-or-v1-standin-")
-    );
+    assert_standin_key(&stdout);
 }
 
 #[test]

@@ -405,3 +405,30 @@ impl StandIn {
         cmd
     }
 }
+
+/// Asserts stdout is `{"key",...}` with a key the stand-in minted; returns the key.
+pub fn assert_standin_key(stdout: &str) -> String {
+    let key = json(stdout)["key"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        key.starts_with("sk-or-v1-standin-"),
+        "no stand-in key in {stdout:?}"
+    );
+    key
+}
+
+impl TestEnv {
+    /// `login --no-browser` against `openrouter` on `port`, plus `extra` flags.
+    pub fn login_no_browser(&self, openrouter: &str, port: u16, extra: &[&str]) -> Command {
+        let mut cmd = self.command();
+        cmd.args([
+            "login",
+            "--no-browser",
+            "--openrouter-url",
+            openrouter,
+            "--port",
+            &port.to_string(),
+        ])
+        .args(extra);
+        cmd
+    }
+}
