@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
-use openrouter_pkce::standin::{self, Consent, StandInOptions};
+use openrouter_pkce::openrouter::standin::{self, Consent, StandInOptions};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_openrouter-pkce");

@@ -1,6 +1,12 @@
-//! The error type every phase returns, and the one function that maps it to an exit code.
+//! The error type every phase returns, the error codes shared by the control API and the CLI,
+//! and the one function that maps them to exit codes.
 
 use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// A boxed underlying error, kept so a message can say what really happened.
+pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can end a command without success.
 #[derive(Debug, thiserror::Error)]
@@ -32,12 +38,39 @@ pub enum Error {
     Refused {
         /// The HTTP status code.
         status: u16,
-        /// OpenRouter's `error.message`, or the raw body when it would not parse.
+        /// OpenRouter's `error.message`, or an excerpt of the body when it would not parse.
         message: String,
     },
-    /// OpenRouter could not be reached, or failed with a 5xx (after retries where allowed).
-    #[error("OpenRouter is unreachable or failing: {0}")]
-    Unreachable(String),
+    /// OpenRouter could not be reached at all (connect, TLS, or the request broke off).
+    #[error("OpenRouter is unreachable: {context}: {}", root_cause(source.as_ref()))]
+    Unreachable {
+        /// What was being attempted, e.g. "could not connect to openrouter.ai".
+        context: String,
+        /// The transport error.
+        #[source]
+        source: Source,
+    },
+    /// OpenRouter failed with a 5xx (after retries where allowed).
+    #[error("OpenRouter is failing: HTTP {status}: {message}")]
+    ServerFailed {
+        /// The HTTP status code.
+        status: u16,
+        /// OpenRouter's `error.message`, or an excerpt of the body.
+        message: String,
+    },
+    /// OpenRouter answered 2xx with a body we could not read.
+    #[error("OpenRouter sent a reply we could not read ({what}): HTTP {status}: {excerpt}")]
+    BadReply {
+        /// Which reply, e.g. "the key exchange".
+        what: &'static str,
+        /// The HTTP status code.
+        status: u16,
+        /// A bounded excerpt of the body.
+        excerpt: String,
+        /// Why it did not parse.
+        #[source]
+        source: Source,
+    },
     /// The callback port is held by another process on one of the loopback addresses.
     #[error("could not bind {addr}: in use{}", holder.as_deref().map(|h| format!(" by {h}")).unwrap_or_default())]
     PortInUse {
@@ -49,37 +82,74 @@ pub enum Error {
     /// The background service shut down while the flow was pending.
     #[error("the openrouter-pkce service is stopping; the login was cancelled")]
     ServiceStopping,
-    /// Anything else: I/O on local files, certificate generation, a broken pipe.
-    #[error("{0}")]
-    Internal(String),
-    /// A failure the background service reported for a flow it ran for us.
+    /// The background service on our port did not answer, or refused to take the login.
+    #[error("{message}")]
+    ServiceUnavailable {
+        /// What happened, naming the port.
+        message: String,
+    },
+    /// Ctrl-C or SIGTERM: the login was cancelled by the person.
+    #[error("cancelled")]
+    Interrupted,
+    /// A failure the background service reported, with its code and message.
     #[error("{message}")]
     Remote {
-        /// What kind of failure it was, as the service classified it.
+        /// The service's error code.
         kind: ErrorKind,
         /// The service's message.
         message: String,
     },
+    /// Anything else: local files, certificates, a broken pipe; keeps the underlying error.
+    #[error("{context}: {source}")]
+    Internal {
+        /// What was being attempted.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: Source,
+    },
 }
 
-/// The kinds of failure, as named in the service's JSON and mapped to exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The kinds of failure: the `code` in the control API's errors and the CLI's exit codes.
+///
+/// Unknown codes from a newer service read as [`ErrorKind::Internal`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// See [`Error::BadInput`].
     BadInput,
+    /// A control-API request body or query was malformed.
+    BadRequest,
+    /// A flag the service cannot honour for this login (another --openrouter-url, say).
+    Conflict,
     /// See [`Error::Denied`].
     Denied,
-    /// See [`Error::TimedOut`]; also a service flow that expired.
+    /// See [`Error::TimedOut`].
     TimedOut,
+    /// A service flow expired before its callback arrived.
+    Expired,
     /// See [`Error::Refused`].
     Refused,
-    /// See [`Error::Unreachable`].
+    /// See [`Error::Unreachable`], [`Error::ServerFailed`], [`Error::BadReply`].
     Unreachable,
     /// See [`Error::PortInUse`].
     PortInUse,
     /// See [`Error::ServiceStopping`].
     ServiceStopping,
+    /// The service has too many logins pending (429).
+    TooManyFlows,
+    /// The service did not answer, or did not accept our credentials.
+    ServiceUnavailable,
+    /// The control API refused a missing or wrong bearer token (401).
+    Unauthorized,
+    /// The control API refused a request from a web page (403).
+    Forbidden,
+    /// The control API does not know the flow (deleted, or its result was wiped).
+    NotFound,
+    /// See [`Error::Interrupted`].
+    Interrupted,
     /// See [`Error::Internal`].
+    #[serde(other)]
     Internal,
 }
 
@@ -88,41 +158,61 @@ impl ErrorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::BadInput => "bad_input",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::Denied => "denied",
             ErrorKind::TimedOut => "timed_out",
+            ErrorKind::Expired => "expired",
             ErrorKind::Refused => "refused",
             ErrorKind::Unreachable => "unreachable",
             ErrorKind::PortInUse => "port_in_use",
             ErrorKind::ServiceStopping => "service_stopping",
+            ErrorKind::TooManyFlows => "too_many_flows",
+            ErrorKind::ServiceUnavailable => "service_unavailable",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Interrupted => "interrupted",
             ErrorKind::Internal => "internal",
         }
     }
 
-    /// Parses the JSON name; unknown names are internal errors.
-    pub fn parse(name: &str) -> Self {
-        match name {
-            "bad_input" => ErrorKind::BadInput,
-            "denied" => ErrorKind::Denied,
-            "timed_out" | "expired" => ErrorKind::TimedOut,
-            "refused" => ErrorKind::Refused,
-            "unreachable" => ErrorKind::Unreachable,
-            "port_in_use" => ErrorKind::PortInUse,
-            "service_stopping" => ErrorKind::ServiceStopping,
-            _ => ErrorKind::Internal,
-        }
-    }
+    /// Every kind, for tests and documentation.
+    pub const ALL: [ErrorKind; 17] = [
+        ErrorKind::BadInput,
+        ErrorKind::BadRequest,
+        ErrorKind::Conflict,
+        ErrorKind::Denied,
+        ErrorKind::TimedOut,
+        ErrorKind::Expired,
+        ErrorKind::Refused,
+        ErrorKind::Unreachable,
+        ErrorKind::PortInUse,
+        ErrorKind::ServiceStopping,
+        ErrorKind::TooManyFlows,
+        ErrorKind::ServiceUnavailable,
+        ErrorKind::Unauthorized,
+        ErrorKind::Forbidden,
+        ErrorKind::NotFound,
+        ErrorKind::Interrupted,
+        ErrorKind::Internal,
+    ];
 
-    /// The process exit code for this kind.
+    /// The process exit code for this kind (the table in the README and `--help`).
     pub fn exit_code(self) -> u8 {
         match self {
-            ErrorKind::BadInput => EXIT_BAD_INPUT,
+            ErrorKind::BadInput | ErrorKind::BadRequest | ErrorKind::Conflict => EXIT_BAD_INPUT,
             ErrorKind::Denied => EXIT_DENIED,
-            ErrorKind::TimedOut => EXIT_TIMED_OUT,
+            ErrorKind::TimedOut | ErrorKind::Expired => EXIT_TIMED_OUT,
             ErrorKind::Refused => EXIT_REFUSED,
             ErrorKind::Unreachable => EXIT_UNREACHABLE,
             ErrorKind::PortInUse => EXIT_PORT_IN_USE,
             ErrorKind::ServiceStopping => EXIT_SERVICE_STOPPING,
-            ErrorKind::Internal => EXIT_INTERNAL,
+            ErrorKind::TooManyFlows | ErrorKind::ServiceUnavailable | ErrorKind::Unauthorized => {
+                EXIT_SERVICE_UNAVAILABLE
+            }
+            ErrorKind::Interrupted => EXIT_INTERRUPTED,
+            ErrorKind::Forbidden | ErrorKind::NotFound | ErrorKind::Internal => EXIT_INTERNAL,
         }
     }
 }
@@ -143,18 +233,34 @@ impl Error {
             Error::Denied { .. } => ErrorKind::Denied,
             Error::TimedOut { .. } => ErrorKind::TimedOut,
             Error::Refused { .. } => ErrorKind::Refused,
-            Error::Unreachable(_) => ErrorKind::Unreachable,
+            Error::Unreachable { .. } | Error::ServerFailed { .. } | Error::BadReply { .. } => {
+                ErrorKind::Unreachable
+            }
             Error::PortInUse { .. } => ErrorKind::PortInUse,
             Error::ServiceStopping => ErrorKind::ServiceStopping,
-            Error::Internal(_) => ErrorKind::Internal,
+            Error::ServiceUnavailable { .. } => ErrorKind::ServiceUnavailable,
+            Error::Interrupted => ErrorKind::Interrupted,
+            Error::Internal { .. } => ErrorKind::Internal,
             Error::Remote { kind, .. } => *kind,
         }
     }
 
-    /// An internal error with context: "writing /path: permission denied".
-    pub fn internal(context: impl std::fmt::Display, err: impl std::fmt::Display) -> Self {
-        Error::Internal(format!("{context}: {err}"))
+    /// An internal error with context that keeps its source: "writing /path: permission denied".
+    pub fn internal(context: impl Into<String>, source: impl Into<Source>) -> Self {
+        Error::Internal {
+            context: context.into(),
+            source: source.into(),
+        }
     }
+}
+
+/// The innermost error message, which says more than a wrapper's ("connection refused").
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
 }
 
 /// Exit code for success.
@@ -169,12 +275,16 @@ pub const EXIT_DENIED: u8 = 3;
 pub const EXIT_TIMED_OUT: u8 = 4;
 /// Exit code when OpenRouter refused the request (4xx).
 pub const EXIT_REFUSED: u8 = 5;
-/// Exit code when OpenRouter was unreachable or failing (5xx) after retries.
+/// Exit code when OpenRouter was unreachable, failing (5xx) or unreadable.
 pub const EXIT_UNREACHABLE: u8 = 6;
 /// Exit code when the callback port is in use by another process.
 pub const EXIT_PORT_IN_USE: u8 = 7;
 /// Exit code when the background service stopped while the flow was pending.
 pub const EXIT_SERVICE_STOPPING: u8 = 8;
+/// Exit code when the background service did not answer or refused to take the login.
+pub const EXIT_SERVICE_UNAVAILABLE: u8 = 9;
+/// Exit code when the person pressed Ctrl-C (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// The process exit code for `error`; the single place these numbers are chosen.
 pub fn exit_code(error: &Error) -> u8 {
@@ -189,7 +299,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_failure_kind_has_its_own_nonzero_code() {
+    fn every_local_failure_has_its_own_nonzero_code() {
         let errors = [
             Error::bad_input("--limit", "a number"),
             Error::Denied {
@@ -201,17 +311,26 @@ mod tests {
                 status: 403,
                 message: "x".into(),
             },
-            Error::Unreachable("x".into()),
+            Error::ServerFailed {
+                status: 502,
+                message: "x".into(),
+            },
             Error::PortInUse {
                 addr: "127.0.0.1:1".parse().unwrap(),
                 holder: None,
             },
             Error::ServiceStopping,
-            Error::Internal("x".into()),
+            Error::ServiceUnavailable {
+                message: "x".into(),
+            },
+            Error::Interrupted,
+            Error::internal("x", "y"),
         ];
         for e in &errors {
             let kind = e.kind();
-            assert_eq!(ErrorKind::parse(kind.as_str()), kind, "{e:?}");
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorKind>(&json).unwrap(), kind);
             let remote = Error::Remote {
                 kind,
                 message: String::new(),
@@ -227,6 +346,29 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), errors.len(), "exit codes are not distinct");
+    }
+
+    #[test]
+    fn every_kind_round_trips_and_unknown_codes_are_internal() {
+        for kind in ErrorKind::ALL {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorKind>(&json).unwrap(), kind);
+            assert_ne!(kind.exit_code(), EXIT_OK);
+        }
+        assert_eq!(
+            serde_json::from_str::<ErrorKind>("\"from_the_future\"").unwrap(),
+            ErrorKind::Internal
+        );
+    }
+
+    #[test]
+    fn internal_errors_keep_their_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied");
+        let e = Error::internal("writing /x", io);
+        assert_eq!(e.to_string(), "writing /x: permission denied");
+        let source = std::error::Error::source(&e).expect("source kept");
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
     }
 
     #[test]

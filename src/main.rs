@@ -3,17 +3,16 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use openrouter_pkce::cli::{Cli, Command};
-use openrouter_pkce::{exit_code, logging, run::run};
+use openrouter_pkce::cli::{Cli, Command, config::json_logs};
+use openrouter_pkce::{error::EXIT_INTERNAL, exit_code, logging};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match &cli.command {
-        Command::Serve(args) => {
-            logging::init(args.log_format == "json", "openrouter_pkce=info,warn")
-        }
-        _ => logging::init(false, "warn"),
-    }
+    let default_level = match cli.command {
+        Command::Serve(_) => "openrouter_pkce=info,warn",
+        _ => "warn",
+    };
+    logging::init(json_logs(&cli), default_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -22,10 +21,10 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");
-            return ExitCode::from(openrouter_pkce::error::EXIT_INTERNAL);
+            return ExitCode::from(EXIT_INTERNAL);
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(openrouter_pkce::cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -8,9 +8,18 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
 macro_rules! secret_type {
+    // `clone`: clap fills these from flags, and clap's typed values must be `Clone`.
+    ($(#[$doc:meta])* clone $name:ident) => {
+        secret_type!($(#[$doc])* $name);
+
+        impl Clone for $name {
+            fn clone(&self) -> Self {
+                Self::new(self.secret())
+            }
+        }
+    };
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone)]
         pub struct $name(SecretString);
 
         impl $name {
@@ -30,6 +39,12 @@ macro_rules! secret_type {
             }
         }
 
+        impl ExposeSecretStr for $name {
+            fn exposed(&self) -> &str {
+                self.secret()
+            }
+        }
+
         impl std::fmt::Debug for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 write!(f, concat!(stringify!($name), "([REDACTED])"))
@@ -42,16 +57,37 @@ macro_rules! secret_type {
                 Ok(Self::new(s))
             }
         }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d).map(Self::new)
+            }
+        }
     };
+}
+
+/// For `#[serde(serialize_with = "secret::expose")]` on the few wire fields that must carry a
+/// secret (the code bundle, the key): serializing is an explicit choice at each field.
+pub fn expose<S: serde::Serializer>(
+    value: &impl ExposeSecretStr,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(value.exposed())
+}
+
+/// Implemented by every secret type, for [`expose`].
+pub trait ExposeSecretStr {
+    /// The secret value.
+    fn exposed(&self) -> &str;
 }
 
 secret_type!(
     /// The PKCE code verifier (RFC 7636 section 4.1).
-    CodeVerifier
+    clone CodeVerifier
 );
 secret_type!(
     /// The single-use authorization code OpenRouter sends to the callback.
-    AuthCode
+    clone AuthCode
 );
 secret_type!(
     /// The OAuth `state` value that ties a callback to the flow that started it.
@@ -63,7 +99,7 @@ secret_type!(
 );
 secret_type!(
     /// An OpenRouter API key, either the one a login produces or a management key.
-    ApiKey
+    clone ApiKey
 );
 secret_type!(
     /// The bearer token that guards the local service's control API.

@@ -1,18 +1,20 @@
 //! Property tests over everything that parses untrusted input: any input yields a typed refusal
 //! or a valid result, never a panic, and only the genuine callback is ever accepted.
 
-use openrouter_pkce::callback::{Accepted, CallbackParams, PendingFlows, Rejection};
 use openrouter_pkce::error::Error;
-use openrouter_pkce::guard::host_allowed;
+use openrouter_pkce::flow::pending::{
+    Accepted, CallbackParams, PendingFlows, Registration, Rejection,
+};
 use openrouter_pkce::openrouter::CodeBundle;
 use openrouter_pkce::secret::{Nonce, State};
-use openrouter_pkce::service::CreateFlow;
+use openrouter_pkce::server::guard::host_allowed;
+use openrouter_pkce::service::api::CreateFlowRequest;
 use proptest::prelude::*;
 
 const NONCE: &str = "nonce-0123456789abcdefghijklmnopqrstuvwxyzAB";
 const STATE: &str = "state-0123456789abcdefghijklmnopqrstuvwxyzAB";
 
-fn flows() -> (PendingFlows, openrouter_pkce::callback::Registration) {
+fn flows() -> (PendingFlows, Registration) {
     let flows = PendingFlows::new();
     let reg = flows.register(Nonce::new(NONCE), State::new(STATE));
     (flows, reg)
@@ -39,6 +41,41 @@ proptest! {
             Err(Rejection::UnknownLogin | Rejection::WrongState | Rejection::MissingCode) => {
                 prop_assert!(reg.outcome.try_recv().is_err(), "a refused callback delivered something");
             }
+        }
+    }
+
+    /// Forged callbacks built from the real nonce and state (exact, one byte changed, random,
+    /// or left out): exactly the genuine combinations are accepted, and the code arrives intact.
+    #[test]
+    fn near_miss_callbacks_are_refused_and_genuine_ones_accepted(
+        nonce in near_miss(NONCE),
+        state in near_miss(STATE),
+        code in proptest::option::of("[A-Za-z0-9._~-]{1,20}"),
+    ) {
+        let (flows, mut reg) = flows();
+        let params = CallbackParams {
+            nonce: nonce.clone(),
+            state: state.clone(),
+            code: code.clone(),
+            ..CallbackParams::default()
+        };
+        let real_nonce = nonce.as_deref() == Some(NONCE);
+        let real_state = state.as_deref() == Some(STATE);
+        let genuine = (real_nonce && (real_state || state.is_none())) || (nonce.is_none() && real_state);
+        let expected = match (genuine, &code) {
+            (true, Some(_)) => Ok(Accepted::Code),
+            (true, None) => Err(Rejection::MissingCode),
+            (false, _) if real_nonce => Err(Rejection::WrongState),
+            (false, _) => Err(Rejection::UnknownLogin),
+        };
+        prop_assert_eq!(flows.deliver(&params), expected);
+        match reg.outcome.try_recv() {
+            Ok(delivered) => {
+                prop_assert_eq!(expected, Ok(Accepted::Code));
+                let delivered = delivered.unwrap();
+                prop_assert_eq!(Some(delivered.secret()), code.as_deref());
+            }
+            Err(_) => prop_assert_ne!(expected, Ok(Accepted::Code)),
         }
     }
 
@@ -125,8 +162,27 @@ proptest! {
     /// Certificates are read with a tiny DER walker; garbage must not panic it.
     #[test]
     fn der_reader_is_total(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-        let _ = openrouter_pkce::der::not_after(&bytes);
+        let _ = openrouter_pkce::tls::der::not_after(&bytes);
     }
+}
+
+/// The real value, the value with one byte changed, a random value, or nothing.
+fn near_miss(real: &'static str) -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        Just(Some(real.to_owned())),
+        (0..real.len(), 0u8..26).prop_map(move |(i, letter)| {
+            let mut bytes = real.as_bytes().to_vec();
+            let replacement = b'a' + letter;
+            bytes[i] = if bytes[i] == replacement {
+                b'0'
+            } else {
+                replacement
+            };
+            Some(String::from_utf8(bytes).unwrap())
+        }),
+        "[A-Za-z0-9_-]{0,60}".prop_map(Some),
+        Just(None),
+    ]
 }
 
 fn check_bundle(text: &str) -> Result<(), TestCaseError> {
@@ -152,7 +208,7 @@ fn check_bundle(text: &str) -> Result<(), TestCaseError> {
 
 fn check_control_body(body: &[u8]) -> Result<(), TestCaseError> {
     let now = time::OffsetDateTime::now_utc();
-    match CreateFlow::parse(body, now) {
+    match CreateFlowRequest::parse(body, now) {
         Ok(flow) => prop_assert!(flow.limit.is_none_or(|l| l.is_finite() && l >= 0.0)),
         Err(message) => {
             let field = message.split(':').next().unwrap_or_default();
@@ -180,14 +236,10 @@ fn control_api_status(path: &str, origin: axum::http::HeaderValue) -> axum::http
             .unwrap();
         let config = openrouter_pkce::service::ServiceConfig::new(
             url::Url::parse("http://127.0.0.1:9/").unwrap(),
-            openrouter_pkce::flow::CallbackBase {
-                scheme: openrouter_pkce::flow::CallbackScheme::Http,
-                host: "localhost".into(),
-                port: 4321,
-            },
+            4321,
         );
         let token = openrouter_pkce::secret::ControlToken::new("token-for-the-property-test");
-        let service = openrouter_pkce::service::Service::with_token(config, token).unwrap();
+        let service = openrouter_pkce::service::Service::with_token(config, token);
         (runtime, service)
     });
     let request = axum::http::Request::post(path)

@@ -5,7 +5,6 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use openrouter_pkce::flow::{CallbackBase, CallbackScheme};
 use openrouter_pkce::secret::ControlToken;
 use openrouter_pkce::service::{Service, ServiceConfig};
 use serde_json::Value;
@@ -14,21 +13,10 @@ use tower::ServiceExt;
 const PORT: u16 = 4321;
 const TOKEN: &str = "test-control-token-0123456789";
 
-fn service_with(adjust: impl FnOnce(&mut ServiceConfig)) -> Service {
-    let mut config = ServiceConfig::new(
-        url::Url::parse("http://127.0.0.1:9/").unwrap(),
-        CallbackBase {
-            scheme: CallbackScheme::Https,
-            host: "localhost".into(),
-            port: PORT,
-        },
-    );
-    adjust(&mut config);
-    Service::with_token(config, ControlToken::new(TOKEN)).unwrap()
-}
-
+/// A service at the shipped defaults.
 fn service() -> Service {
-    service_with(|_| {})
+    let config = ServiceConfig::new(url::Url::parse("http://127.0.0.1:9/").unwrap(), PORT);
+    Service::with_token(config, ControlToken::new(TOKEN))
 }
 
 fn request(method: &str, uri: &str) -> axum::http::request::Builder {
@@ -139,18 +127,36 @@ async fn bad_bodies_are_400_naming_the_field() {
     for (body, field) in [
         ("not json", "body"),
         ("[]", "body"),
-        (r#"{"exchange":"yes"}"#, "exchange"),
-        (r#"{"open_browser":1}"#, "open_browser"),
+        (
+            r#"{"exchange":"yes"}"#,
+            "body: expected invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            r#"{"open_browser":1}"#,
+            "body: expected invalid type: integer `1`, expected a boolean",
+        ),
         (r#"{"limit":-5}"#, "limit"),
-        (r#"{"limit":"ten"}"#, "limit"),
+        (
+            r#"{"limit":"ten"}"#,
+            "body: expected invalid type: string \"ten\"",
+        ),
         (r#"{"expires_at":"tomorrow"}"#, "expires_at"),
         (r#"{"expires_at":"2001-01-01T00:00:00Z"}"#, "expires_at"),
-        (r#"{"exchnage":true}"#, "body: unknown field \"exchnage\""),
+        (
+            r#"{"callback_scheme":"ftp"}"#,
+            "body: expected unknown variant `ftp`",
+        ),
+        (
+            r#"{"exchnage":true}"#,
+            "body: expected unknown field `exchnage`",
+        ),
     ] {
         let (status, json) = create(&s, body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         let message = json["error"]["message"].as_str().unwrap();
         assert!(message.starts_with(field), "{body}: {message}");
+        assert_eq!(json["error"]["code"], "bad_request");
+        assert_eq!(json["error"]["exit_code"], 2);
     }
     assert_eq!(s.pending(), 0);
 }
@@ -177,19 +183,59 @@ async fn unknown_ids_are_404() {
 }
 
 #[tokio::test]
-async fn the_pending_cap_gives_429() {
-    let s = service_with(|c| c.max_pending = 2);
-    assert_eq!(
-        create(&s, r#"{"exchange":false}"#).await.0,
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        create(&s, r#"{"exchange":false}"#).await.0,
-        StatusCode::CREATED
-    );
+async fn the_default_pending_cap_gives_429() {
+    let s = service();
+    let cap = openrouter_pkce::defaults::MAX_PENDING;
+    for _ in 0..cap {
+        assert_eq!(
+            create(&s, r#"{"exchange":false}"#).await.0,
+            StatusCode::CREATED
+        );
+    }
     let (status, json) = create(&s, r#"{"exchange":false}"#).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{json}");
-    assert_eq!(s.pending(), 2);
+    assert_eq!(json["error"]["code"], "too_many_flows");
+    assert_eq!(json["error"]["exit_code"], 9);
+    assert_eq!(s.pending(), cap);
+}
+
+#[tokio::test]
+async fn a_huge_wait_is_clamped_not_a_crash() {
+    let s = service();
+    let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
+    let id = flow["id"].as_str().unwrap();
+    s.stop();
+    for wait in ["1e300", "18446744073709551615"] {
+        let req = request("GET", &format!("/v1/flows/{id}?wait={wait}"))
+            .body(Body::empty())
+            .unwrap();
+        let (status, json, _) = send(&s, req).await;
+        assert_eq!(status, StatusCode::OK, "{wait}");
+        assert_eq!(json["error"]["code"], "service_stopping");
+    }
+}
+
+#[tokio::test]
+async fn another_openrouter_url_is_a_conflict_and_scheme_and_host_are_honoured() {
+    let s = service();
+    let (status, json) = create(&s, r#"{"openrouter_url":"https://openrouter.ai/"}"#).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{json}");
+    assert_eq!(json["error"]["code"], "conflict");
+    assert_eq!(json["error"]["exit_code"], 2);
+    assert_eq!(s.pending(), 0);
+    let (status, json) = create(
+        &s,
+        r#"{"openrouter_url":"http://127.0.0.1:9/","callback_scheme":"http","callback_host":"127.0.0.1"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    let (cb, _) = callback_of(json["authorize_url"].as_str().unwrap());
+    assert_eq!(cb.scheme(), "http");
+    assert_eq!(cb.host_str(), Some("127.0.0.1"));
+    // Without them, the service's own defaults (https, localhost).
+    let (_, json) = create(&s, "{}").await;
+    let (cb, _) = callback_of(json["authorize_url"].as_str().unwrap());
+    assert_eq!((cb.scheme(), cb.host_str()), ("https", Some("localhost")));
 }
 
 /// The callback URL and state inside an authorize URL.
@@ -265,7 +311,9 @@ async fn callbacks_are_routed_to_their_flow_by_state_and_nonce() {
     assert_eq!(again["result"]["code"], "code-for-b");
 }
 
-#[tokio::test]
+// The paused clock orders events: it only moves when every task is idle, so the long-poll is
+// waiting before the callback is sent.
+#[tokio::test(start_paused = true)]
 async fn a_long_poll_returns_as_soon_as_the_callback_lands() {
     let s = service();
     let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
@@ -281,6 +329,10 @@ async fn a_long_poll_returns_as_soon_as_the_callback_lands() {
         })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !poll.is_finished(),
+        "the long-poll answered before the callback"
+    );
     let mut real = cb.clone();
     real.query_pairs_mut()
         .append_pair("code", "c1")
@@ -313,7 +365,7 @@ async fn a_denial_fails_the_flow_with_the_denied_code() {
 }
 
 #[tokio::test]
-async fn delete_cancels_and_the_callback_is_then_refused() {
+async fn delete_cancels_and_the_callback_right_after_is_refused() {
     let s = service();
     let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
     let id = flow["id"].as_str().unwrap();
@@ -325,33 +377,51 @@ async fn delete_cancels_and_the_callback_is_then_refused() {
     cb.query_pairs_mut()
         .append_pair("code", "late")
         .append_pair("state", &state);
-    // The flow task unregisters as it ends; give it a moment.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(callback(&s, &cb).await.0, StatusCode::NOT_FOUND);
+    // No pause: the DELETE has withdrawn the callback registration before it answered.
+    let (status, page) = callback(&s, &cb).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+    assert_eq!(s.pending(), 0);
     let req = request("GET", &format!("/v1/flows/{id}"))
         .body(Body::empty())
         .unwrap();
     assert_eq!(send(&s, req).await.0, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn pending_flows_expire() {
-    let s = service_with(|c| c.flow_timeout = Duration::from_millis(100));
+#[tokio::test(start_paused = true)]
+async fn pending_flows_expire_at_the_default_flow_timeout() {
+    let s = service();
+    let started = tokio::time::Instant::now();
     let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
-    let req = request(
-        "GET",
-        &format!("/v1/flows/{}?wait=5", flow["id"].as_str().unwrap()),
-    )
-    .body(Body::empty())
-    .unwrap();
-    let status = send(&s, req).await.1;
+    let id = flow["id"].as_str().unwrap();
+    let status = loop {
+        let req = request("GET", &format!("/v1/flows/{id}?wait=60"))
+            .body(Body::empty())
+            .unwrap();
+        let status = send(&s, req).await.1;
+        if status["status"] != "pending" {
+            break status;
+        }
+    };
+    let waited = started.elapsed();
     assert_eq!(status["status"], "expired");
+    assert_eq!(status["error"]["code"], "expired");
     assert_eq!(status["error"]["exit_code"], 4);
+    let timeout = Duration::from_secs(openrouter_pkce::defaults::FLOW_TIMEOUT_SECS);
+    assert!(
+        waited >= timeout && waited < timeout + Duration::from_secs(61),
+        "{waited:?}"
+    );
+    // An expired flow's callback finds no login.
+    let (mut cb, state) = callback_of(flow["authorize_url"].as_str().unwrap());
+    cb.query_pairs_mut()
+        .append_pair("code", "late")
+        .append_pair("state", &state);
+    assert_eq!(callback(&s, &cb).await.0, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn finished_results_are_wiped_after_the_ttl() {
-    let s = service_with(|c| c.result_ttl = Duration::from_millis(50));
+#[tokio::test(start_paused = true)]
+async fn finished_results_are_wiped_after_the_default_ttl() {
+    let s = service();
     let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
     let (mut cb, state) = callback_of(flow["authorize_url"].as_str().unwrap());
     cb.query_pairs_mut()
@@ -363,8 +433,10 @@ async fn finished_results_are_wiped_after_the_ttl() {
         .body(Body::empty())
         .unwrap();
     assert_eq!(send(&s, req).await.1["status"], "succeeded");
+    let ttl = openrouter_pkce::defaults::RESULT_TTL;
+    tokio::time::advance(ttl - Duration::from_secs(1)).await;
     assert_eq!(s.sweep(), 0, "wiped before the TTL");
-    tokio::time::sleep(Duration::from_millis(80)).await;
+    tokio::time::advance(Duration::from_secs(2)).await;
     assert_eq!(s.sweep(), 1);
     let req = request("GET", &format!("/v1/flows/{id}"))
         .body(Body::empty())
@@ -372,7 +444,7 @@ async fn finished_results_are_wiped_after_the_ttl() {
     assert_eq!(send(&s, req).await.0, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn stopping_fails_pending_flows_and_refuses_new_ones() {
     let s = service();
     let (_, flow) = create(&s, r#"{"exchange":true}"#).await;
@@ -387,6 +459,7 @@ async fn stopping_fails_pending_flows_and_refuses_new_ones() {
         })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!poll.is_finished());
     s.stop();
     let status = tokio::time::timeout(Duration::from_secs(2), poll)
         .await

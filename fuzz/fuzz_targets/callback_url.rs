@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use openrouter_pkce::callback::{CallbackParams, PendingFlows};
+use openrouter_pkce::flow::pending::{CallbackParams, PendingFlows};
 use openrouter_pkce::secret::{Nonce, State};
 
 const NONCE: &str = "fuzz-nonce-0123456789abcdefghijklmnopqrstuvw";

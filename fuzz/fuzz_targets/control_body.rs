@@ -2,11 +2,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use openrouter_pkce::service::CreateFlow;
+use openrouter_pkce::service::api::CreateFlowRequest;
 
 fuzz_target!(|data: &[u8]| {
     let now = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
-    match CreateFlow::parse(data, now) {
+    match CreateFlowRequest::parse(data, now) {
         Ok(flow) => assert!(flow.limit.is_none_or(|l| l.is_finite() && l >= 0.0)),
         Err(message) => {
             let field = message.split(':').next().unwrap_or_default();

@@ -16,10 +16,6 @@ use crate::error::{Error, Result};
 
 /// First byte of a TLS record carrying a handshake.
 const TLS_HANDSHAKE: u8 = 0x16;
-/// How long a client may take to send its request headers (or its TLS hello).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most connections served at once; further clients wait in the kernel's backlog.
-pub const MAX_CONNECTIONS: usize = 512;
 /// Largest request head (line plus headers) read before the request is refused.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// How long open connections get to finish after shutdown.
@@ -37,8 +33,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            header_read_timeout: HEADER_READ_TIMEOUT,
-            max_connections: MAX_CONNECTIONS,
+            header_read_timeout: Duration::from_secs(crate::defaults::HEADER_TIMEOUT_SECS),
+            max_connections: crate::defaults::MAX_CONNECTIONS,
         }
     }
 }
@@ -66,7 +62,7 @@ impl LoopbackListener {
         match TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, port))).await {
             Ok(v6) => sockets.push(v6),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                return Err(port_in_use(SocketAddr::from((Ipv6Addr::LOCALHOST, port))));
+                return Err(port_in_use(SocketAddr::from((Ipv6Addr::LOCALHOST, port))).await);
             }
             // No IPv6 loopback on this host: nobody can reach [::1] either.
             Err(e) => {
@@ -124,27 +120,30 @@ impl LoopbackListener {
         // Connections hold permits; wait (bounded) for them to finish their graceful close.
         let _ = tokio::time::timeout(
             DRAIN_TIMEOUT,
-            permits.acquire_many(limits.max_connections as u32),
+            // Bounded by `defaults::MAX_MAX_CONNECTIONS`, so the count fits a u32.
+            permits.acquire_many(u32::try_from(limits.max_connections).unwrap_or(u32::MAX)),
         )
         .await;
     }
 }
 
-async fn bind_one(addr: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AddrInUse {
-            port_in_use(addr)
-        } else {
-            Error::internal(format!("could not bind {addr}"), e)
-        }
-    })
+/// Binds one address; a held port is [`Error::PortInUse`] naming the holder where we can.
+pub async fn bind_one(addr: SocketAddr) -> Result<TcpListener> {
+    match TcpListener::bind(addr).await {
+        Ok(socket) => Ok(socket),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(port_in_use(addr).await),
+        Err(e) => Err(Error::internal(format!("could not bind {addr}"), e)),
+    }
 }
 
-fn port_in_use(addr: SocketAddr) -> Error {
-    Error::PortInUse {
-        addr,
-        holder: crate::port_holder::find(addr.port()),
-    }
+/// The "in use" error, naming the holder; walking /proc blocks, so it runs off the runtime.
+async fn port_in_use(addr: SocketAddr) -> Error {
+    let port = addr.port();
+    let holder = tokio::task::spawn_blocking(move || crate::sys::port_holder::find(port))
+        .await
+        .ok()
+        .flatten();
+    Error::PortInUse { addr, holder }
 }
 
 async fn accept_loop(

@@ -6,9 +6,9 @@ use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-const PAGE: &str = include_str!("../static/page.html");
-const CSS: &str = include_str!("../static/page.css");
-const CLEAR_URL_JS: &str = include_str!("../static/clear-url.js");
+const PAGE: &str = include_str!("../../static/page.html");
+const CSS: &str = include_str!("../../static/page.css");
+const CLEAR_URL_JS: &str = include_str!("../../static/clear-url.js");
 
 /// The page with its stylesheet and script inlined, and the CSP that allows exactly those two.
 ///

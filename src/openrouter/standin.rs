@@ -19,9 +19,9 @@ use time::format_description::well_known::Rfc3339;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::pages::escape_html;
 use crate::pkce::{self, ChallengeMethod};
 use crate::secret::{ApiKey, CodeVerifier};
+use crate::server::pages::escape_html;
 
 /// The management key the stand-in accepts unless told otherwise.
 pub const DEFAULT_MANAGEMENT_KEY: &str = "sk-or-v1-standin-management-key";
@@ -146,16 +146,7 @@ pub async fn start(
     options: StandInOptions,
 ) -> Result<(Url, tokio::task::JoinHandle<()>)> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let socket = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AddrInUse {
-            Error::PortInUse {
-                addr,
-                holder: crate::port_holder::find(port),
-            }
-        } else {
-            Error::internal(format!("could not bind {addr}"), e)
-        }
-    })?;
+    let socket = crate::server::listener::bind_one(addr).await?;
     let bound = socket
         .local_addr()
         .map_err(|e| Error::internal("reading the stand-in's address", e))?;
@@ -186,7 +177,7 @@ fn callback_url_allowed(raw: &str) -> Option<Url> {
     let url = Url::parse(raw).ok()?;
     match url.scheme() {
         "https" => Some(url),
-        "http" if crate::config::is_loopback_host(&url) => Some(url),
+        "http" if crate::input::is_loopback_host(&url) => Some(url),
         _ => None,
     }
 }
@@ -454,7 +445,7 @@ fn check_create_code_body(body: &Value) -> std::result::Result<(), String> {
     }
     if let Some(w) = body.get("workspace_id") {
         w.as_str()
-            .and_then(|w| crate::config::parse_workspace_id(w).ok())
+            .and_then(|w| crate::input::parse_workspace_id(w).ok())
             .ok_or("workspace_id must be a UUID")?;
     }
     Ok(())

@@ -43,27 +43,13 @@ pub fn serve_args(port: u16, openrouter_url: Option<&str>) -> Vec<String> {
 /// Where the unit file goes.
 pub fn unit_path(manager: Manager) -> Result<PathBuf> {
     Ok(match manager {
-        Manager::Systemd => {
-            let config = match std::env::var_os("XDG_CONFIG_HOME")
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-            {
-                Some(dir) => dir,
-                None => home()?.join(".config"),
-            };
-            config.join("systemd/user").join(SYSTEMD_UNIT)
-        }
-        Manager::Launchd => home()?
+        Manager::Systemd => crate::sys::paths::xdg_config_home()?
+            .join("systemd/user")
+            .join(SYSTEMD_UNIT),
+        Manager::Launchd => crate::sys::paths::home()?
             .join("Library/LaunchAgents")
             .join(format!("{LAUNCHD_LABEL}.plist")),
     })
-}
-
-fn home() -> Result<PathBuf> {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .ok_or_else(|| Error::bad_input("HOME", "an absolute path"))
 }
 
 fn systemd_quote(arg: &str) -> String {
@@ -94,12 +80,12 @@ pub fn unit_text(manager: Manager, exe: &Path, args: &[String]) -> String {
         Manager::Launchd => {
             let mut items = format!(
                 "    <string>{}</string>\n",
-                crate::pages::escape_html(&exe.display().to_string())
+                crate::server::pages::escape_html(&exe.display().to_string())
             );
             for a in args {
                 items.push_str(&format!(
                     "    <string>{}</string>\n",
-                    crate::pages::escape_html(a)
+                    crate::server::pages::escape_html(a)
                 ));
             }
             format!(
@@ -148,7 +134,7 @@ pub fn write_unit(path: &Path, text: &str) -> Result<()> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::internal(format!("creating {}", dir.display()), e))?;
     }
-    crate::files::write_private_atomic(path, text.as_bytes())
+    crate::sys::files::write_private_atomic(path, text.as_bytes())
 }
 
 #[cfg(test)]

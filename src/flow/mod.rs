@@ -1,14 +1,26 @@
-//! One login's secrets and URLs: verifier, challenge, state, nonce, callback and authorize URL.
-//! The one-shot commands and the service both start their logins here.
+//! A login: its secrets and URLs ([`Flow`]), the table that runs many of them ([`engine`]), the
+//! one driver every host runs ([`driver`]), and the in-process host of the one-shot commands.
+//!
+//! The one-shot commands and the service both start, await and exchange their logins here.
 
+pub mod driver;
+pub mod engine;
+pub mod headless;
+pub mod local;
+pub mod pending;
+pub mod present;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use url::Url;
 
-use crate::openrouter::{CodeBundle, authorize_url};
+use crate::openrouter::{CodeBundle, KeyResponse, authorize_url};
 use crate::pkce::{self, ChallengeMethod};
 use crate::secret::{AuthCode, CodeVerifier, Nonce, State};
 
 /// `http` or `https` for the callback URL.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
 pub enum CallbackScheme {
     /// TLS with the local (or user-supplied) certificate; the default.
     Https,
@@ -26,13 +38,36 @@ impl CallbackScheme {
     }
 }
 
+/// The host name in the callback URL; both reach the loopback listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum CallbackHost {
+    /// `localhost` (the default: what OpenRouter's guide shows).
+    #[serde(rename = "localhost")]
+    #[value(name = "localhost")]
+    Localhost,
+    /// `127.0.0.1`, for browsers that resolve localhost oddly.
+    #[serde(rename = "127.0.0.1")]
+    #[value(name = "127.0.0.1")]
+    Ipv4Loopback,
+}
+
+impl CallbackHost {
+    /// The name as it appears in the URL.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallbackHost::Localhost => "localhost",
+            CallbackHost::Ipv4Loopback => "127.0.0.1",
+        }
+    }
+}
+
 /// Where OpenRouter sends the browser back to: scheme, loopback host name and port.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CallbackBase {
     /// http or https.
     pub scheme: CallbackScheme,
     /// `localhost` or `127.0.0.1`.
-    pub host: String,
+    pub host: CallbackHost,
     /// The listener's port.
     pub port: u16,
 }
@@ -43,7 +78,7 @@ impl CallbackBase {
         let text = format!(
             "{}://{}:{}/callback/{}",
             self.scheme.as_str(),
-            self.host,
+            self.host.as_str(),
             self.port,
             nonce.secret()
         );
@@ -95,15 +130,80 @@ impl Flow {
         }
     }
 
+    /// Splits off the nonce and state (for the callback registry, which is their only holder
+    /// from here on) from what waits for the code.
+    pub fn into_parts(self) -> (Nonce, State, AwaitingCode) {
+        let awaiting = AwaitingCode {
+            verifier: self.verifier,
+            callback_url: self.callback_url,
+        };
+        (self.nonce, self.state, awaiting)
+    }
+}
+
+/// The part of a flow that waits for its code: the verifier and the callback URL.
+pub struct AwaitingCode {
+    verifier: CodeVerifier,
+    callback_url: Url,
+}
+
+impl std::fmt::Debug for AwaitingCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwaitingCode").finish_non_exhaustive()
+    }
+}
+
+impl AwaitingCode {
     /// The bundle for `code`, which the callback delivered for this flow.
-    pub fn bundle(&self, code: AuthCode) -> CodeBundle {
+    pub fn into_bundle(self, code: AuthCode) -> CodeBundle {
         CodeBundle {
             code,
-            code_verifier: self.verifier.clone(),
+            code_verifier: self.verifier,
             code_challenge_method: ChallengeMethod::S256,
             callback_url: Some(self.callback_url.to_string()),
         }
     }
+}
+
+/// What a caller asks of one login, on either host.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowSpec {
+    /// Redeem the code in the host and hand back the key (`login`), or hand back the code
+    /// bundle (`authorize`).
+    pub exchange: bool,
+    /// The callback URL's scheme.
+    pub scheme: CallbackScheme,
+    /// The callback URL's host name.
+    pub host: CallbackHost,
+}
+
+/// A login a host has started: its id and the URL to send the person to.
+pub struct StartedFlow {
+    /// The host's id for the flow.
+    pub id: String,
+    /// OpenRouter's consent page for this login (carries the state: never logged).
+    pub authorize_url: Url,
+    /// When the host gives up on the callback.
+    pub expires_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for StartedFlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartedFlow")
+            .field("id", &self.id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a finished login hands back.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FlowResult {
+    /// `exchange: true`: the key.
+    Key(KeyResponse),
+    /// `exchange: false`: the code bundle.
+    Bundle(CodeBundle),
 }
 
 #[cfg(test)]
@@ -115,7 +215,7 @@ mod tests {
         let base = Url::parse("https://openrouter.ai/").unwrap();
         let cb = CallbackBase {
             scheme: CallbackScheme::Https,
-            host: "localhost".into(),
+            host: CallbackHost::Localhost,
             port: 3000,
         };
         let flow = Flow::new(&base, &cb);

@@ -1,16 +1,25 @@
-//! Command-line arguments. Doc comments are the help text; values stay raw strings here and
-//! are validated once in `run`.
+//! Command-line arguments. Doc comments are the help text. Every value is typed here: choices
+//! are `ValueEnum`s (help lists them, typos get a suggestion), numbers and URLs go through the
+//! bounded parsers in [`crate::input`], and secrets land in their newtypes from the first byte.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use url::Url;
+
+use crate::defaults;
+use crate::flow::{CallbackHost, CallbackScheme};
+use crate::input;
+use crate::input::{Seconds, UsageLimitType};
+use crate::pkce::ChallengeMethod;
+use crate::secret::{ApiKey, AuthCode, CodeVerifier};
 
 /// Get an OpenRouter API key through OAuth PKCE with a loopback callback on localhost.
 ///
 /// Machine-readable results go to stdout as one JSON object; everything meant for people goes
 /// to stderr. Exit codes: 0 ok, 1 internal error, 2 bad input, 3 denied by the user, 4 timed
 /// out, 5 OpenRouter refused (4xx), 6 OpenRouter unreachable or failing, 7 port in use,
-/// 8 service stopping.
+/// 8 service stopping, 9 service not answering or busy, 130 cancelled (Ctrl-C).
 #[derive(Debug, Parser)]
 #[command(name = "openrouter-pkce", version, about, long_about)]
 pub struct Cli {
@@ -63,26 +72,35 @@ pub struct ServeArgs {
     /// OpenRouter location.
     pub openrouter: OpenRouterArgs,
     /// Port for callbacks and the control API.
-    #[arg(long, default_value = "3000")]
-    pub port: String,
+    #[arg(long, default_value_t = defaults::PORT, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
     #[command(flatten)]
     /// Callback URLs and certificate.
     pub listener: ListenerArgs,
-    /// Seconds a pending login waits for its callback.
-    #[arg(long, default_value_t = 600)]
-    pub flow_timeout: u64,
+    /// Seconds a pending login waits for its callback (1 to 86400).
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(defaults::FLOW_TIMEOUT_SECS), value_parser = input::value_timeout)]
+    pub flow_timeout: Seconds,
     /// Most logins pending at once.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = defaults::MAX_PENDING, value_parser = input::value_max_pending)]
     pub max_pending: usize,
-    /// Log format on stderr: text or json.
-    #[arg(long, default_value = "text")]
-    pub log_format: String,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Seconds a client may take to send its TLS hello or request head before it is dropped.
-    #[arg(long, default_value_t = 10)]
-    pub header_timeout: u64,
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(defaults::HEADER_TIMEOUT_SECS), value_parser = input::value_header_timeout)]
+    pub header_timeout: Seconds,
     /// Most connections served at once (more wait in the kernel's queue).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = defaults::MAX_CONNECTIONS, value_parser = input::value_max_connections)]
     pub max_connections: usize,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for service managers.
+    Json,
 }
 
 /// `service` subcommands.
@@ -111,30 +129,30 @@ pub struct ServiceUnitArgs {
     #[arg(long)]
     pub print: bool,
     /// Port the service listens on.
-    #[arg(long, default_value = "3000")]
-    pub port: String,
+    #[arg(long, default_value_t = defaults::PORT, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
     /// OpenRouter base URL for the service (left out when default).
-    #[arg(long)]
-    pub openrouter_url: Option<String>,
+    #[arg(long, value_parser = input::value_openrouter_url)]
+    pub openrouter_url: Option<Url>,
 }
 
 /// Where OpenRouter is.
 #[derive(Debug, Args, Clone)]
 pub struct OpenRouterArgs {
     /// OpenRouter's base URL (https; http only for a loopback host).
-    #[arg(long, env = "OPENROUTER_PKCE_URL", default_value = crate::config::DEFAULT_OPENROUTER_URL)]
-    pub openrouter_url: String,
+    #[arg(long, env = "OPENROUTER_PKCE_URL", default_value = defaults::OPENROUTER_URL, value_parser = input::value_openrouter_url)]
+    pub openrouter_url: Url,
 }
 
 /// How callback URLs look and which certificate serves them (one-shot and service alike).
 #[derive(Debug, Args, Clone)]
 pub struct ListenerArgs {
     /// Scheme of the callback URL: https (local certificate) or http.
-    #[arg(long, default_value = "https")]
-    pub callback_scheme: String,
-    /// Host name in the callback URL: localhost or 127.0.0.1.
-    #[arg(long, default_value = "localhost")]
-    pub callback_host: String,
+    #[arg(long, value_enum, default_value_t = CallbackScheme::Https)]
+    pub callback_scheme: CallbackScheme,
+    /// Host name in the callback URL.
+    #[arg(long, value_enum, default_value_t = CallbackHost::Localhost)]
+    pub callback_host: CallbackHost,
     /// PEM certificate chain to serve instead of the local CA's (e.g. from mkcert).
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -147,11 +165,11 @@ pub struct ListenerArgs {
 #[derive(Debug, Args, Clone)]
 pub struct CallbackArgs {
     /// Port of the loopback callback listener.
-    #[arg(long, default_value = "3000")]
-    pub port: String,
-    /// Seconds to wait for the callback.
-    #[arg(long, default_value_t = 300)]
-    pub timeout: u64,
+    #[arg(long, default_value_t = defaults::PORT, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+    /// Seconds the whole command may take, browser included (1 to 86400).
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(defaults::TIMEOUT_SECS), value_parser = input::value_timeout)]
+    pub timeout: Seconds,
     /// Print the URL instead of opening a browser.
     #[arg(long)]
     pub no_browser: bool,
@@ -199,13 +217,13 @@ pub struct ExchangeArgs {
     pub openrouter: OpenRouterArgs,
     /// The authorization code (instead of a bundle on stdin).
     #[arg(long, requires = "code_verifier")]
-    pub code: Option<String>,
+    pub code: Option<AuthCode>,
     /// The PKCE verifier for --code.
     #[arg(long, requires = "code")]
-    pub code_verifier: Option<String>,
+    pub code_verifier: Option<CodeVerifier>,
     /// The challenge method the code was issued for (with --code).
-    #[arg(long, default_value = "S256")]
-    pub code_challenge_method: String,
+    #[arg(long, value_enum, default_value_t = ChallengeMethod::S256)]
+    pub code_challenge_method: ChallengeMethod,
     /// Write the key to FILE (mode 0600, atomic) and print only the non-secret fields.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -219,30 +237,30 @@ pub struct CreateCodeArgs {
     pub openrouter: OpenRouterArgs,
     /// Management key sent as the bearer token.
     #[arg(long, env = "OPENROUTER_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
+    pub api_key: Option<ApiKey>,
     /// Port for the default callback URL.
-    #[arg(long, default_value = "3000")]
-    pub port: String,
+    #[arg(long, default_value_t = defaults::PORT, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
     /// Callback URL bound to the code (default https://localhost:<port>/callback).
-    #[arg(long)]
-    pub callback_url: Option<String>,
-    /// S256 or plain; the challenge always comes from a fresh verifier.
-    #[arg(long, default_value = "S256")]
-    pub code_challenge_method: String,
+    #[arg(long, value_parser = input::value_callback_url)]
+    pub callback_url: Option<Url>,
+    /// How the challenge is derived; it always comes from a fresh verifier.
+    #[arg(long, value_enum, default_value_t = ChallengeMethod::S256)]
+    pub code_challenge_method: ChallengeMethod,
     /// Credit limit for the key (finite, 0 or more).
-    #[arg(long, allow_hyphen_values = true)]
-    pub limit: Option<String>,
+    #[arg(long, allow_hyphen_values = true, value_parser = input::value_limit)]
+    pub limit: Option<f64>,
     /// When the key expires (RFC 3339, in the future).
-    #[arg(long)]
+    #[arg(long, value_parser = input::value_expires_at)]
     pub expires_at: Option<String>,
     /// Label for the key (at most 100 characters).
-    #[arg(long)]
+    #[arg(long, value_parser = input::value_key_label)]
     pub key_label: Option<String>,
-    /// daily, weekly or monthly.
-    #[arg(long)]
-    pub usage_limit_type: Option<String>,
+    /// How often the key's limit resets.
+    #[arg(long, value_enum)]
+    pub usage_limit_type: Option<UsageLimitType>,
     /// Workspace UUID.
-    #[arg(long)]
+    #[arg(long, value_parser = input::value_workspace_id)]
     pub workspace_id: Option<String>,
 }
 
@@ -250,7 +268,7 @@ pub struct CreateCodeArgs {
 #[derive(Debug, Args)]
 pub struct MockServerArgs {
     /// Port on 127.0.0.1 (0 picks a free one); the URL is printed as JSON on stdout.
-    #[arg(long, default_value = "8787")]
+    #[arg(long, default_value_t = defaults::STAND_IN_PORT)]
     pub port: u16,
     /// Redirect /auth straight back with a code instead of showing the consent page.
     #[arg(long, conflicts_with = "auto_deny")]
@@ -265,8 +283,8 @@ pub struct MockServerArgs {
     #[arg(long, default_value_t = 503, value_parser = clap::value_parser!(u16).range(500..=599))]
     pub fail_status: u16,
     /// The management key create-code accepts.
-    #[arg(long, default_value = crate::standin::DEFAULT_MANAGEMENT_KEY)]
-    pub management_key: String,
+    #[arg(long, default_value = crate::openrouter::standin::DEFAULT_MANAGEMENT_KEY, hide_default_value = true)]
+    pub management_key: ApiKey,
 }
 
 /// `demo` flags.

@@ -1,7 +1,10 @@
-//! Validation of everything the user hands us: URLs, ports, create-code fields, code bundles.
+//! Validation of everything the user hands us: URLs, ports, durations, create-code fields.
 //!
-//! Each function takes the raw string once and returns a typed value or an [`Error::BadInput`]
-//! naming the field and the expected form; nothing after this module sees raw input.
+//! Each function takes the raw string once and returns a typed value or an error naming what
+//! was expected. clap calls the `value_*` parsers directly (its message names the flag); the
+//! control API and the stand-in call the others. Nothing after this module sees raw input.
+
+use std::time::Duration;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -9,8 +12,6 @@ use url::{Host, Url};
 
 use crate::error::{Error, Result};
 
-/// Default OpenRouter base URL.
-pub const DEFAULT_OPENROUTER_URL: &str = "https://openrouter.ai";
 /// Longest `key_label` OpenRouter accepts.
 pub const MAX_KEY_LABEL_CHARS: usize = 100;
 
@@ -62,14 +63,6 @@ pub fn parse_openrouter_url(raw: &str) -> Result<Url> {
 /// Validates `--callback-url`: https, or http to a loopback host.
 pub fn parse_callback_url(raw: &str) -> Result<Url> {
     parse_http_url("--callback-url", raw)
-}
-
-/// Validates a listening port: 1-65535.
-pub fn parse_port(raw: &str) -> Result<u16> {
-    match raw.trim().parse::<u32>() {
-        Ok(p) if (1..=65535).contains(&p) => Ok(p as u16),
-        _ => Err(Error::bad_input("--port", "a port number from 1 to 65535")),
-    }
 }
 
 /// Validates `--limit`: a finite number of credits, zero or more.
@@ -132,7 +125,7 @@ pub fn parse_workspace_id(raw: &str) -> Result<String> {
 }
 
 /// `--usage-limit-type`: the period after which the key's limit resets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum UsageLimitType {
     /// Resets every day.
@@ -143,23 +136,91 @@ pub enum UsageLimitType {
     Monthly,
 }
 
-/// Validates `--usage-limit-type`: daily, weekly or monthly.
-pub fn parse_usage_limit_type(raw: &str) -> Result<UsageLimitType> {
-    match raw {
-        "daily" => Ok(UsageLimitType::Daily),
-        "weekly" => Ok(UsageLimitType::Weekly),
-        "monthly" => Ok(UsageLimitType::Monthly),
-        _ => Err(Error::bad_input(
-            "--usage-limit-type",
-            "one of daily, weekly, monthly",
+/// A whole number of seconds from a flag; shows as the number in `--help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seconds(pub u64);
+
+impl Seconds {
+    /// As a duration.
+    pub fn duration(self) -> Duration {
+        Duration::from_secs(self.0)
+    }
+}
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// clap parser for `--openrouter-url`.
+pub fn value_openrouter_url(raw: &str) -> std::result::Result<Url, String> {
+    parse_openrouter_url(raw).map_err(expected_only)
+}
+
+/// clap parser for `--callback-url`.
+pub fn value_callback_url(raw: &str) -> std::result::Result<Url, String> {
+    parse_callback_url(raw).map_err(expected_only)
+}
+
+/// clap parser for `--limit`.
+pub fn value_limit(raw: &str) -> std::result::Result<f64, String> {
+    parse_limit(raw).map_err(expected_only)
+}
+
+/// clap parser for `--key-label`.
+pub fn value_key_label(raw: &str) -> std::result::Result<String, String> {
+    parse_key_label(raw).map_err(expected_only)
+}
+
+/// clap parser for `--workspace-id`.
+pub fn value_workspace_id(raw: &str) -> std::result::Result<String, String> {
+    parse_workspace_id(raw).map_err(expected_only)
+}
+
+/// clap parser for `--expires-at` (checked against the clock when parsed).
+pub fn value_expires_at(raw: &str) -> std::result::Result<String, String> {
+    parse_expires_at(raw, OffsetDateTime::now_utc()).map_err(expected_only)
+}
+
+/// clap parser for `--timeout` and `--flow-timeout`: whole seconds, 1 to a day.
+pub fn value_timeout(raw: &str) -> std::result::Result<Seconds, String> {
+    bounded(raw, 1, crate::defaults::MAX_TIMEOUT_SECS, "seconds").map(Seconds)
+}
+
+/// clap parser for `--header-timeout`: whole seconds, 1 to 600.
+pub fn value_header_timeout(raw: &str) -> std::result::Result<Seconds, String> {
+    bounded(raw, 1, crate::defaults::MAX_HEADER_TIMEOUT_SECS, "seconds").map(Seconds)
+}
+
+/// clap parser for `--max-connections`.
+pub fn value_max_connections(raw: &str) -> std::result::Result<usize, String> {
+    let max = crate::defaults::MAX_MAX_CONNECTIONS as u64;
+    bounded(raw, 1, max, "connections").map(|n| n as usize)
+}
+
+/// clap parser for `--max-pending`.
+pub fn value_max_pending(raw: &str) -> std::result::Result<usize, String> {
+    let max = crate::defaults::MAX_MAX_PENDING as u64;
+    bounded(raw, 1, max, "logins").map(|n| n as usize)
+}
+
+/// A whole number in `lo..=hi`, or a message saying so.
+fn bounded(raw: &str, lo: u64, hi: u64, unit: &str) -> std::result::Result<u64, String> {
+    match raw.trim().parse::<u64>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of {unit} from {lo} to {hi}"
         )),
     }
 }
 
-/// Validates `--code-challenge-method`: S256 or plain.
-pub fn parse_challenge_method(raw: &str) -> Result<crate::pkce::ChallengeMethod> {
-    crate::pkce::ChallengeMethod::parse(raw)
-        .ok_or_else(|| Error::bad_input("--code-challenge-method", "S256 or plain"))
+/// The "expected ..." part of a bad-input error, for clap (which names the flag itself).
+fn expected_only(e: Error) -> String {
+    match e {
+        Error::BadInput { expected, .. } => format!("expected {expected}"),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -223,15 +284,6 @@ mod tests {
     }
 
     #[test]
-    fn port_range() {
-        assert_eq!(parse_port("3000").unwrap(), 3000);
-        assert_eq!(parse_port("65535").unwrap(), 65535);
-        for bad in ["0", "65536", "-1", "http", ""] {
-            assert_eq!(field_of(parse_port(bad).unwrap_err()), "--port", "{bad}");
-        }
-    }
-
-    #[test]
     fn limit_must_be_finite_and_non_negative() {
         assert_eq!(parse_limit("100").unwrap(), 100.0);
         assert_eq!(parse_limit("0").unwrap(), 0.0);
@@ -288,18 +340,25 @@ mod tests {
     }
 
     #[test]
-    fn enums_reject_unknown_values() {
+    fn bounded_values_refuse_what_would_overflow() {
         assert_eq!(
-            parse_usage_limit_type("weekly").unwrap(),
-            UsageLimitType::Weekly
+            value_timeout("300").unwrap().duration(),
+            Duration::from_secs(300)
         );
-        assert_eq!(
-            field_of(parse_usage_limit_type("yearly").unwrap_err()),
-            "--usage-limit-type"
-        );
-        assert_eq!(
-            field_of(parse_challenge_method("S512").unwrap_err()),
-            "--code-challenge-method"
-        );
+        for bad in [
+            "0",
+            "86401",
+            "999999999999",
+            "18446744073709551615",
+            "-1",
+            "1.5",
+            "",
+        ] {
+            assert!(value_timeout(bad).is_err(), "{bad}");
+        }
+        assert!(value_max_connections("18446744073709551615").is_err());
+        assert_eq!(value_max_connections("512").unwrap(), 512);
+        assert!(value_max_pending("0").is_err());
+        assert!(value_header_timeout("601").is_err());
     }
 }

@@ -2,7 +2,11 @@
 //!
 //! At first run a CA (name-constrained to localhost, 127.0.0.0/8 and ::1) and a leaf for
 //! `localhost`, `127.0.0.1` and `::1` are generated with rcgen and kept in the config dir,
-//! private keys mode 0600. Later runs only read them back.
+//! private keys mode 0600. Later runs only read them back. [`trust`] puts the CA where
+//! browsers look.
+
+pub mod der;
+pub mod trust;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
@@ -19,7 +23,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
-use crate::files::{create_private_dir, write_private_atomic};
+use crate::sys::files::{create_private_dir, write_private_atomic};
 
 /// CA certificate file name inside the config dir.
 pub const CA_CERT_FILE: &str = "ca.pem";
@@ -167,7 +171,7 @@ impl LocalCa {
 
     /// The certificate's notAfter as RFC 3339, read from the DER.
     pub fn expires(&self) -> Option<String> {
-        crate::der::not_after(&self.der)
+        crate::tls::der::not_after(&self.der)
     }
 }
 

@@ -1,4 +1,4 @@
-//! Where the helper keeps its files: config (certificates), runtime (service token), state.
+//! Where the helper keeps its files: the one resolver for HOME and the XDG base directories.
 
 use std::path::PathBuf;
 
@@ -12,17 +12,23 @@ fn env_dir(var: &str) -> Option<PathBuf> {
         .filter(|p| p.is_absolute())
 }
 
-fn home() -> Result<PathBuf> {
+/// The user's home directory (`$HOME`, which must be absolute).
+pub fn home() -> Result<PathBuf> {
     env_dir("HOME")
         .ok_or_else(|| Error::bad_input("HOME", "an absolute path to your home directory"))
 }
 
-/// `$XDG_CONFIG_HOME/openrouter-pkce`, else `~/.config/openrouter-pkce`: the local CA lives here.
+/// `$XDG_CONFIG_HOME`, else `~/.config` (not ours alone: systemd units live under it too).
+pub fn xdg_config_home() -> Result<PathBuf> {
+    match env_dir("XDG_CONFIG_HOME") {
+        Some(dir) => Ok(dir),
+        None => Ok(home()?.join(".config")),
+    }
+}
+
+/// `$XDG_CONFIG_HOME/openrouter-pkce`: the local CA lives here.
 pub fn config_dir() -> Result<PathBuf> {
-    Ok(match env_dir("XDG_CONFIG_HOME") {
-        Some(dir) => dir.join(APP_DIR),
-        None => home()?.join(".config").join(APP_DIR),
-    })
+    Ok(xdg_config_home()?.join(APP_DIR))
 }
 
 /// `$XDG_STATE_HOME/openrouter-pkce`, else `~/.local/state/openrouter-pkce`.

@@ -1,12 +1,15 @@
-//! Talking to OpenRouter: the authorize URL, the code bundle, the key exchange and create-code.
+//! Talking to OpenRouter: the authorize URL, the code bundle, the key exchange and create-code;
+//! and [`standin`], the offline OpenRouter that tests and app developers run against.
+
+pub mod standin;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::UsageLimitType;
 use crate::error::{Error, Result};
+use crate::input::UsageLimitType;
 use crate::pkce::ChallengeMethod;
 use crate::secret::{ApiKey, AuthCode, CodeVerifier, State};
 
@@ -18,6 +21,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Longest a body from OpenRouter is quoted in an error message.
 const MAX_QUOTED_BODY: usize = 300;
+/// Most bytes read from any OpenRouter reply: its documented bodies are tiny.
+const MAX_REPLY_BYTES: usize = 64 * 1024;
 
 /// The URL of OpenRouter's consent page: `{base}/auth?callback_url&code_challenge&...&state`.
 ///
@@ -47,7 +52,8 @@ pub fn authorize_url(
 }
 
 /// What `authorize` prints and `exchange` reads: everything needed to redeem a code.
-#[derive(Debug, Clone)]
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "CodeBundleJson<'_>")]
 pub struct CodeBundle {
     /// The single-use authorization code.
     pub code: AuthCode,
@@ -61,6 +67,7 @@ pub struct CodeBundle {
 
 #[derive(Serialize, Deserialize)]
 struct CodeBundleJson<'a> {
+    #[serde(borrow)]
     code: Option<std::borrow::Cow<'a, str>>,
     code_verifier: Option<std::borrow::Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,30 +76,23 @@ struct CodeBundleJson<'a> {
     callback_url: Option<std::borrow::Cow<'a, str>>,
 }
 
-impl CodeBundle {
+impl Serialize for CodeBundle {
     /// The bundle as one JSON object; this is the one place its secrets are written out.
-    pub fn to_json(&self) -> String {
-        let json = CodeBundleJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        CodeBundleJson {
             code: Some(self.code.secret().into()),
             code_verifier: Some(self.code_verifier.secret().into()),
             code_challenge_method: Some(self.code_challenge_method.as_str().into()),
             callback_url: self.callback_url.as_deref().map(Into::into),
-        };
-        serde_json::to_string(&json).expect("a struct of strings always serializes")
+        }
+        .serialize(serializer)
     }
+}
 
-    /// Parses a bundle from JSON, naming the field at fault; never echoes the input.
-    pub fn from_json(text: &str) -> Result<Self> {
-        let json: CodeBundleJson<'_> = serde_json::from_str(text).map_err(|e| {
-            Error::bad_input(
-                "code bundle",
-                format!(
-                    "a JSON object with code and code_verifier (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ),
-            )
-        })?;
+impl<'a> TryFrom<CodeBundleJson<'a>> for CodeBundle {
+    type Error = Error;
+
+    fn try_from(json: CodeBundleJson<'a>) -> Result<Self> {
         let code = json
             .code
             .filter(|c| !c.trim().is_empty())
@@ -111,6 +111,28 @@ impl CodeBundle {
             method,
             json.callback_url.map(|c| c.into_owned()),
         )
+    }
+}
+
+impl CodeBundle {
+    /// The bundle as one JSON object (what `authorize` prints).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a struct of strings always serializes")
+    }
+
+    /// Parses a bundle from JSON, naming the field at fault; never echoes the input.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let json: CodeBundleJson<'_> = serde_json::from_str(text).map_err(|e| {
+            Error::bad_input(
+                "code bundle",
+                format!(
+                    "a JSON object with code and code_verifier (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })?;
+        Self::try_from(json)
     }
 
     /// Builds a bundle, checking the verifier has RFC 7636's form.
@@ -138,19 +160,22 @@ impl CodeBundle {
     }
 }
 
-/// OpenRouter's reply to a successful exchange.
-#[derive(Debug)]
+/// OpenRouter's reply to a successful exchange; also what `login` prints and the service hands
+/// back: `{"key","user_id"}`.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct KeyResponse {
     /// The new API key.
+    #[serde(serialize_with = "crate::secret::expose")]
     pub key: ApiKey,
     /// The OpenRouter user the key belongs to, when OpenRouter says.
+    #[serde(default)]
     pub user_id: Option<String>,
 }
 
 impl KeyResponse {
     /// `{"key","user_id"}`: what `exchange` and `login` print.
     pub fn to_json(&self) -> String {
-        serde_json::json!({ "key": self.key.secret(), "user_id": self.user_id }).to_string()
+        serde_json::to_string(self).expect("a key and an optional string always serialize")
     }
 }
 
@@ -181,10 +206,10 @@ pub struct CreateAuthKeysCodeRequest {
 }
 
 /// `data` of OpenRouter's create-code reply.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct CreatedCode {
-    /// The authorization code (treated as secret once received).
-    pub id: String,
+    /// The authorization code (secret from the first byte).
+    pub id: AuthCode,
     /// The app the code belongs to.
     #[serde(default)]
     pub app_id: Option<serde_json::Value>,
@@ -196,13 +221,6 @@ pub struct CreatedCode {
 #[derive(Deserialize)]
 struct CreatedCodeReply {
     data: CreatedCode,
-}
-
-#[derive(Deserialize)]
-struct KeyReply {
-    key: String,
-    #[serde(default)]
-    user_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -225,13 +243,9 @@ pub struct OpenRouterClient {
 impl OpenRouterClient {
     /// A client for `base`, which must already be validated by `config::parse_openrouter_url`.
     pub fn new(base: Url) -> Result<Self> {
-        crate::tls::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            // Following a redirect from the token endpoint would hand the code elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
+        // Blocking (reads the TLS roots): callers build it off the async threads.
+        let http = crate::sys::http::client_builder()
             .timeout(Duration::from_secs(30))
-            .user_agent(concat!("openrouter-pkce/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::internal("building the HTTP client", e))?;
         Ok(Self { http, base })
@@ -249,14 +263,8 @@ impl OpenRouterClient {
             "code_verifier": bundle.code_verifier.secret(),
             "code_challenge_method": bundle.code_challenge_method.as_str(),
         });
-        let text = self.post("api/v1/auth/keys", &body, None).await?;
-        let reply: KeyReply = serde_json::from_str(&text).map_err(|_| {
-            Error::Unreachable("OpenRouter's exchange reply had no key field".into())
-        })?;
-        Ok(KeyResponse {
-            key: ApiKey::new(reply.key),
-            user_id: reply.user_id,
-        })
+        let (status, text) = self.post("api/v1/auth/keys", &body, None).await?;
+        serde_json::from_str(&text).map_err(|e| bad_reply("the key exchange", status, &text, e))
     }
 
     /// `POST /api/v1/auth/keys/code` with a management key as bearer.
@@ -267,12 +275,11 @@ impl OpenRouterClient {
     ) -> Result<CreatedCode> {
         let body = serde_json::to_value(request)
             .map_err(|e| Error::internal("encoding the create-code request", e))?;
-        let text = self
+        let (status, text) = self
             .post("api/v1/auth/keys/code", &body, Some(management_key))
             .await?;
-        let reply: CreatedCodeReply = serde_json::from_str(&text).map_err(|_| {
-            Error::Unreachable("OpenRouter's create-code reply had no data.id field".into())
-        })?;
+        let reply: CreatedCodeReply =
+            serde_json::from_str(&text).map_err(|e| bad_reply("create-code", status, &text, e))?;
         Ok(reply.data)
     }
 
@@ -282,7 +289,7 @@ impl OpenRouterClient {
         path: &str,
         body: &serde_json::Value,
         bearer: Option<&ApiKey>,
-    ) -> Result<String> {
+    ) -> Result<(u16, String)> {
         let url = self
             .base
             .join(path)
@@ -297,9 +304,14 @@ impl OpenRouterClient {
             let failure = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
-                    let text = response.text().await.unwrap_or_default();
+                    let text = crate::sys::http::read_bounded(response, MAX_REPLY_BYTES)
+                        .await
+                        .map_err(|e| Error::Unreachable {
+                            context: format!("reading the reply from {}", url.path()),
+                            source: e.into(),
+                        })?;
                     if status.is_success() {
-                        return Ok(text);
+                        return Ok((status.as_u16(), text));
                     }
                     let retryable = matches!(status.as_u16(), 502..=504);
                     let error = status_error(status.as_u16(), &text);
@@ -309,17 +321,15 @@ impl OpenRouterClient {
                     error
                 }
                 // Only a failed connect is certain not to have delivered the code.
-                Err(e) if e.is_connect() => Error::Unreachable(format!(
-                    "could not connect to {}: {}",
-                    url.host_str().unwrap_or("?"),
-                    root_cause(&e)
-                )),
+                Err(e) if e.is_connect() => Error::Unreachable {
+                    context: format!("could not connect to {}", url.host_str().unwrap_or("?")),
+                    source: e.into(),
+                },
                 Err(e) => {
-                    return Err(Error::Unreachable(format!(
-                        "request to {} failed: {}",
-                        url.path(),
-                        root_cause(&e)
-                    )));
+                    return Err(Error::Unreachable {
+                        context: format!("the request to {} failed", url.path()),
+                        source: e.into(),
+                    });
                 }
             };
             if attempt >= MAX_ATTEMPTS {
@@ -336,8 +346,7 @@ impl OpenRouterClient {
 /// A client that follows redirects like a browser and trusts the local CA at `ca_cert`
 /// (for `demo`, where it stands in for the person's browser).
 pub fn browser_like_client(ca_cert: Option<&std::path::Path>) -> Result<reqwest::Client> {
-    crate::tls::install_crypto_provider();
-    let mut builder = reqwest::Client::builder()
+    let mut builder = crate::sys::http::client_builder()
         .redirect(reqwest::redirect::Policy::limited(5))
         .timeout(Duration::from_secs(30));
     if let Some(path) = ca_cert {
@@ -352,32 +361,40 @@ pub fn browser_like_client(ca_cert: Option<&std::path::Path>) -> Result<reqwest:
         .map_err(|e| Error::internal("building the HTTP client", e))
 }
 
-/// The innermost error message, which says more than reqwest's wrapper.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
+/// A bounded, printable excerpt of a body for an error message.
+fn excerpt(body: &str) -> String {
+    let quoted: String = body
+        .chars()
+        .take(MAX_QUOTED_BODY)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if quoted.trim().is_empty() {
+        "(empty body)".to_owned()
+    } else {
+        quoted
     }
-    cur.to_string()
+}
+
+/// A 2xx whose body we could not read.
+fn bad_reply(what: &'static str, status: u16, body: &str, e: serde_json::Error) -> Error {
+    Error::BadReply {
+        what,
+        status,
+        excerpt: excerpt(body),
+        source: e.into(),
+    }
 }
 
 /// The error for a non-success status, keeping OpenRouter's message or a quote of the body.
 fn status_error(status: u16, body: &str) -> Error {
     let message = match serde_json::from_str::<ErrorReply>(body) {
-        Ok(reply) => reply.error.message,
-        Err(_) => {
-            let quoted: String = body.chars().take(MAX_QUOTED_BODY).collect();
-            if quoted.trim().is_empty() {
-                "(empty body)".to_owned()
-            } else {
-                quoted
-            }
-        }
+        Ok(reply) => excerpt(&reply.error.message),
+        Err(_) => excerpt(body),
     };
     if (400..500).contains(&status) {
         Error::Refused { status, message }
     } else {
-        Error::Unreachable(format!("HTTP {status}: {message}"))
+        Error::ServerFailed { status, message }
     }
 }
 
@@ -524,7 +541,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match status_error(500, "<html>boom</html>") {
-            Error::Unreachable(m) => assert_eq!(m, "HTTP 500: <html>boom</html>"),
+            Error::ServerFailed { status, message } => {
+                assert_eq!((status, message.as_str()), (500, "<html>boom</html>"))
+            }
             other => panic!("{other:?}"),
         }
     }

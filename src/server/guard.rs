@@ -5,7 +5,7 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::pages::Page;
+use crate::server::pages::Page;
 
 /// Whether a `Host` header value names this helper: localhost, 127.0.0.1 or [::1] on `port`.
 ///

@@ -1,19 +1,15 @@
-//! The callback side of a login: pending flows keyed by nonce and state, and the Router that
-//! matches OpenRouter's redirect to its flow. One-shot mode holds one flow; the service many.
+//! The logins waiting for their callback, keyed by nonce and state, and the matching of a
+//! callback to its login. One-shot mode holds one; the service many.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::response::Response;
-use axum::routing::get;
 use tokio::sync::oneshot;
 use url::Url;
 
 use crate::error::Error;
-use crate::pages::Page;
 use crate::secret::{AuthCode, Nonce, State as OAuthState};
+use crate::server::pages::Page;
 
 /// What the callback hands to the waiting flow: the code, or OpenRouter's refusal.
 pub type CallbackOutcome = Result<AuthCode, Error>;
@@ -60,7 +56,8 @@ impl CallbackParams {
         Some(params)
     }
 
-    fn from_query(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+    /// Reads the parameters from a callback's query pairs (the nonce comes from the path).
+    pub fn from_query(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut params = Self::default();
         for (key, value) in pairs {
             // The first occurrence wins, so an appended duplicate cannot override it.
@@ -140,9 +137,22 @@ pub struct Registration {
     pub outcome: oneshot::Receiver<CallbackOutcome>,
 }
 
+impl Registration {
+    /// The key under which the flow is registered, for [`PendingFlows::withdraw`].
+    pub fn key(&self) -> u64 {
+        self.id
+    }
+
+    /// Takes the flow out of the registry; `false` when a callback already took it (its outcome
+    /// is then waiting in [`Registration::outcome`]).
+    pub fn withdraw(&self) -> bool {
+        self.flows.withdraw(self.id)
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.flows.lock().remove(&self.id);
+        self.flows.withdraw(self.id);
     }
 }
 
@@ -186,6 +196,12 @@ impl PendingFlows {
             flows: self.clone(),
             outcome,
         }
+    }
+
+    /// Takes the flow registered under `key` out, so no later callback can reach it; `false` when
+    /// it was no longer there (delivered, failed or withdrawn before).
+    pub fn withdraw(&self, key: u64) -> bool {
+        self.lock().remove(&key).is_some()
     }
 
     /// Matches `params` to a flow and, if accepted, hands it the code or denial (one use).
@@ -239,74 +255,6 @@ impl PendingFlows {
     pub fn fail_all(&self, error: impl Fn() -> Error) {
         for (_, flow) in self.lock().drain() {
             let _ = flow.deliver.send(Err(error()));
-        }
-    }
-}
-
-/// State of the callback routes: the pending flows and the port for the Host check.
-#[derive(Clone, Debug)]
-pub struct CallbackState {
-    /// The flows to route callbacks to.
-    pub flows: PendingFlows,
-}
-
-/// The callback routes: `/callback/{nonce}`, `/callback`, and quiet answers to browser noise.
-/// Every route is behind the Host check for `port`.
-pub fn router(flows: PendingFlows, port: u16) -> Router {
-    Router::new()
-        .route("/callback", get(callback_without_nonce))
-        .route("/callback/{nonce}", get(callback_with_nonce))
-        .route(
-            "/favicon.ico",
-            get(|| async { axum::http::StatusCode::NO_CONTENT }),
-        )
-        .fallback(|| async { Page::NotFound.render(None) })
-        .with_state(CallbackState { flows })
-        .layer(axum::middleware::from_fn_with_state(
-            port,
-            crate::guard::require_local_host,
-        ))
-}
-
-async fn callback_with_nonce(
-    State(state): State<CallbackState>,
-    Path(nonce): Path<String>,
-    Query(query): Query<Vec<(String, String)>>,
-) -> Response {
-    let mut params = CallbackParams::from_query(query);
-    params.nonce = Some(nonce);
-    handle(&state.flows, &params)
-}
-
-async fn callback_without_nonce(
-    State(state): State<CallbackState>,
-    Query(query): Query<Vec<(String, String)>>,
-) -> Response {
-    let params = CallbackParams::from_query(query);
-    if params.state.is_none() && params.code.is_none() && params.error.is_none() {
-        // The page's own address after clear-url.js ran: a reload must not look like a failure.
-        return Page::NotFound.render(None);
-    }
-    handle(&state.flows, &params)
-}
-
-fn handle(flows: &PendingFlows, params: &CallbackParams) -> Response {
-    match flows.deliver(params) {
-        Ok(Accepted::Code) => {
-            tracing::info!("callback accepted");
-            Page::Success.render(None)
-        }
-        Ok(Accepted::Denied) => {
-            tracing::info!("callback carried a denial");
-            let detail = params
-                .error_description
-                .as_deref()
-                .or(params.error.as_deref());
-            Page::Denied.render(detail)
-        }
-        Err(rejection) => {
-            tracing::info!(?rejection, "callback refused");
-            rejection.page().render(None)
         }
     }
 }

@@ -1,0 +1,329 @@
+//! The configuration each command runs with, built once from clap's typed arguments. Nothing
+//! after this module sees an argument struct, and everything that can be checked without the
+//! network is checked here (before any browser opens).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::cli::args::{
+    CallbackArgs, Cli, Command, CreateCodeArgs, ListenerArgs, LogFormat, ServeArgs, ServiceAction,
+};
+use crate::error::{Error, Result};
+use crate::flow::present::Presenter;
+use crate::flow::{CallbackHost, CallbackScheme};
+use crate::input::UsageLimitType;
+use crate::openrouter::standin::{Consent, StandInOptions};
+use crate::pkce::ChallengeMethod;
+use crate::secret::{ApiKey, AuthCode, CodeVerifier};
+use crate::server::listener::Limits;
+use crate::tls::CertSource;
+use crate::tls::trust::TrustAction;
+
+/// One command, ready to run.
+#[derive(Debug)]
+pub enum Config {
+    /// `authorize` (exchange false) or `login` (exchange true).
+    Login(LoginConfig),
+    /// `exchange`.
+    Exchange(ExchangeConfig),
+    /// `create-code`.
+    CreateCode(CreateCodeConfig),
+    /// `serve`.
+    Serve(ServeConfig),
+    /// `service install|uninstall|status`.
+    Service(ServiceConfig),
+    /// `trust`.
+    Trust {
+        /// What to do.
+        action: TrustAction,
+        /// Leave the system store alone.
+        user_only: bool,
+        /// Where the CA lives.
+        config_dir: PathBuf,
+    },
+    /// `mock-server`.
+    MockServer {
+        /// Port on 127.0.0.1 (0: any).
+        port: u16,
+        /// How it behaves.
+        options: StandInOptions,
+    },
+    /// `demo`.
+    Demo {
+        /// Callback port (0: any).
+        port: u16,
+        /// Where the CA lives.
+        config_dir: PathBuf,
+    },
+}
+
+/// Where OpenRouter is for a login.
+#[derive(Debug, Clone)]
+pub enum OpenRouterTarget {
+    /// This base URL.
+    Url(Url),
+    /// A built-in stand-in started for this login (`--stand-in`).
+    StandIn,
+}
+
+/// The callback listener's settings, shared by the one-shot commands and `serve`.
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    /// The port.
+    pub port: u16,
+    /// The callback URL's scheme.
+    pub scheme: CallbackScheme,
+    /// The callback URL's host name.
+    pub host: CallbackHost,
+    /// The certificate for https.
+    pub cert: CertSource,
+}
+
+/// `authorize` and `login`.
+#[derive(Debug, Clone)]
+pub struct LoginConfig {
+    /// Redeem the code (`login`) or print the bundle (`authorize`).
+    pub exchange: bool,
+    /// OpenRouter.
+    pub openrouter: OpenRouterTarget,
+    /// The callback listener.
+    pub listener: ListenerConfig,
+    /// The deadline for the whole command.
+    pub timeout: Duration,
+    /// How the URL reaches a browser.
+    pub presenter: Presenter,
+    /// OpenRouter's headless flow: no callback.
+    pub headless: bool,
+    /// `login --output`.
+    pub output: Option<PathBuf>,
+}
+
+/// `exchange`.
+#[derive(Debug)]
+pub struct ExchangeConfig {
+    /// OpenRouter.
+    pub openrouter: Url,
+    /// `--code` and `--code-verifier`, or `None` to read a bundle on stdin.
+    pub code: Option<(AuthCode, CodeVerifier, ChallengeMethod)>,
+    /// `--output`.
+    pub output: Option<PathBuf>,
+}
+
+/// `create-code`: every CreateAuthKeysCodeRequest field, validated.
+#[derive(Debug)]
+pub struct CreateCodeConfig {
+    /// OpenRouter.
+    pub openrouter: Url,
+    /// The management key sent as bearer.
+    pub management_key: ApiKey,
+    /// The callback URL bound to the code.
+    pub callback_url: Url,
+    /// S256 or plain.
+    pub method: ChallengeMethod,
+    /// Credit limit.
+    pub limit: Option<f64>,
+    /// RFC 3339 expiry.
+    pub expires_at: Option<String>,
+    /// Dashboard label.
+    pub key_label: Option<String>,
+    /// Limit reset period.
+    pub usage_limit_type: Option<UsageLimitType>,
+    /// Workspace UUID.
+    pub workspace_id: Option<String>,
+}
+
+/// `serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// OpenRouter.
+    pub openrouter: Url,
+    /// The listener (its scheme and host are the defaults for flows that name none).
+    pub listener: ListenerConfig,
+    /// How long a flow waits for its callback.
+    pub flow_timeout: Duration,
+    /// Most flows pending at once.
+    pub max_pending: usize,
+    /// Connection limits.
+    pub limits: Limits,
+}
+
+/// `service install|uninstall|status`.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Which action.
+    pub action: ServiceVerb,
+    /// Only print.
+    pub print: bool,
+    /// The service's port.
+    pub port: u16,
+    /// `--openrouter-url` for the unit, if not the default.
+    pub openrouter_url: Option<Url>,
+}
+
+/// The `service` actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceVerb {
+    /// Write the unit.
+    Install,
+    /// Remove it.
+    Uninstall,
+    /// Report.
+    Status,
+}
+
+impl Config {
+    /// Builds the command's configuration from the parsed arguments.
+    pub fn from_cli(cli: Cli) -> Result<Self> {
+        Ok(match cli.command {
+            Command::Authorize(a) => Config::Login(login_config(
+                false,
+                a.openrouter.openrouter_url,
+                a.callback,
+                None,
+            )?),
+            Command::Login(a) => Config::Login(login_config(
+                true,
+                a.openrouter.openrouter_url,
+                a.callback,
+                a.output,
+            )?),
+            Command::Exchange(a) => Config::Exchange(ExchangeConfig {
+                openrouter: a.openrouter.openrouter_url,
+                code: match (a.code, a.code_verifier) {
+                    (Some(code), Some(verifier)) => Some((code, verifier, a.code_challenge_method)),
+                    _ => None,
+                },
+                output: a.output,
+            }),
+            Command::CreateCode(a) => Config::CreateCode(create_code_config(a)?),
+            Command::Serve(a) => Config::Serve(serve_config(a)?),
+            Command::Service(a) => {
+                let (action, args) = match a.action {
+                    ServiceAction::Install(a) => (ServiceVerb::Install, a),
+                    ServiceAction::Uninstall(a) => (ServiceVerb::Uninstall, a),
+                    ServiceAction::Status(a) => (ServiceVerb::Status, a),
+                };
+                Config::Service(ServiceConfig {
+                    action,
+                    print: args.print,
+                    port: args.port,
+                    openrouter_url: args.openrouter_url,
+                })
+            }
+            Command::Trust(a) => Config::Trust {
+                action: if a.uninstall {
+                    TrustAction::Uninstall
+                } else if a.status {
+                    TrustAction::Status
+                } else {
+                    TrustAction::Install
+                },
+                user_only: a.user_only,
+                config_dir: crate::sys::paths::config_dir()?,
+            },
+            Command::MockServer(a) => Config::MockServer {
+                port: a.port,
+                options: StandInOptions {
+                    consent: if a.auto_approve {
+                        Consent::AutoApprove
+                    } else if a.auto_deny {
+                        Consent::AutoDeny
+                    } else {
+                        Consent::Ask
+                    },
+                    fail_exchanges: a.fail_exchanges,
+                    fail_status: a.fail_status,
+                    management_key: a.management_key,
+                },
+            },
+            Command::Demo(a) => Config::Demo {
+                port: a.port,
+                config_dir: crate::sys::paths::config_dir()?,
+            },
+        })
+    }
+}
+
+/// Whether the command writes logs as JSON (`serve --log-format json`).
+pub fn json_logs(cli: &Cli) -> bool {
+    matches!(&cli.command, Command::Serve(a) if a.log_format == LogFormat::Json)
+}
+
+fn listener_config(port: u16, listener: ListenerArgs) -> Result<ListenerConfig> {
+    let cert = match (listener.tls_cert, listener.tls_key) {
+        (Some(cert), Some(key)) => CertSource::Files { cert, key },
+        _ => CertSource::Local(crate::sys::paths::config_dir()?),
+    };
+    Ok(ListenerConfig {
+        port,
+        scheme: listener.callback_scheme,
+        host: listener.callback_host,
+        cert,
+    })
+}
+
+fn login_config(
+    exchange: bool,
+    openrouter: Url,
+    args: CallbackArgs,
+    output: Option<PathBuf>,
+) -> Result<LoginConfig> {
+    Ok(LoginConfig {
+        exchange,
+        openrouter: if args.stand_in {
+            OpenRouterTarget::StandIn
+        } else {
+            OpenRouterTarget::Url(openrouter)
+        },
+        listener: listener_config(args.port, args.listener)?,
+        timeout: args.timeout.duration(),
+        presenter: if args.no_browser {
+            Presenter::PrintOnly
+        } else {
+            Presenter::Browser
+        },
+        headless: args.headless,
+        output,
+    })
+}
+
+fn create_code_config(a: CreateCodeArgs) -> Result<CreateCodeConfig> {
+    let management_key = a
+        .api_key
+        .filter(|k| !k.secret().trim().is_empty())
+        .map(|k| ApiKey::new(k.secret().trim()))
+        .ok_or_else(|| {
+            Error::bad_input("--api-key", "a management key (or set OPENROUTER_API_KEY)")
+        })?;
+    let callback_url = match a.callback_url {
+        Some(url) => url,
+        None => Url::parse(&format!("https://localhost:{}/callback", a.port))
+            .map_err(|e| Error::internal("building the default callback URL", e))?,
+    };
+    Ok(CreateCodeConfig {
+        openrouter: a.openrouter.openrouter_url,
+        management_key,
+        callback_url,
+        method: a.code_challenge_method,
+        limit: a.limit,
+        expires_at: a.expires_at,
+        key_label: a.key_label,
+        usage_limit_type: a.usage_limit_type,
+        workspace_id: a.workspace_id,
+    })
+}
+
+fn serve_config(a: ServeArgs) -> Result<ServeConfig> {
+    Ok(ServeConfig {
+        openrouter: a.openrouter.openrouter_url,
+        listener: listener_config(a.port, a.listener)?,
+        flow_timeout: a.flow_timeout.duration(),
+        max_pending: a.max_pending,
+        limits: Limits {
+            header_read_timeout: a.header_timeout.duration(),
+            max_connections: a.max_connections,
+        },
+    })
+}

@@ -1,0 +1,241 @@
+//! The login family: `authorize`, `login`, `demo` (all through the one driver, on the
+//! in-process host or a running service), and `exchange`/`create-code` (no browser).
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+
+use url::Url;
+
+use crate::cli::config::{CreateCodeConfig, ExchangeConfig, LoginConfig, OpenRouterTarget};
+use crate::cli::output::{deliver_key, print_json};
+use crate::error::{Error, Result};
+use crate::flow::driver::{self, Deadline};
+use crate::flow::local::{LocalHost, LocalOptions};
+use crate::flow::present::{self, Presenter};
+use crate::flow::{CallbackHost, CallbackScheme, FlowResult, FlowSpec};
+use crate::openrouter::standin::{self, Consent, StandInOptions};
+use crate::openrouter::{CodeBundle, CreateAuthKeysCodeRequest, OpenRouterClient};
+use crate::service::client::{Probe, ServiceClient};
+use crate::tls::CertSource;
+
+/// Largest code bundle read from stdin.
+const MAX_BUNDLE_BYTES: u64 = 64 * 1024;
+
+/// `authorize` and `login`.
+pub async fn login(config: LoginConfig) -> Result<()> {
+    let deadline = Deadline::after(config.timeout);
+    // Kept alive until the login ends.
+    let mut _stand_in = None;
+    let (openrouter, own_stand_in) = match &config.openrouter {
+        OpenRouterTarget::Url(url) => (url.clone(), false),
+        OpenRouterTarget::StandIn => {
+            let (url, task) = standin::start(0, StandInOptions::default()).await?;
+            eprintln!("Using the offline OpenRouter stand-in at {url}");
+            _stand_in = Some(task);
+            (url, true)
+        }
+    };
+    let result = if config.headless {
+        headless(&config, &openrouter).await?
+    } else {
+        let spec = FlowSpec {
+            exchange: config.exchange,
+            scheme: config.listener.scheme,
+            host: config.listener.host,
+        };
+        present::trust_hint(spec.scheme, &config.listener.cert, config.presenter);
+        // A stand-in of our own lives only in this process: no service can reach it.
+        let probe = if own_stand_in {
+            Probe::Absent
+        } else {
+            ServiceClient::probe(config.listener.port, &openrouter, deadline.at).await?
+        };
+        match probe {
+            Probe::Ready(service) => {
+                refuse_unhonoured_flags(&config, service.port())?;
+                driver::run(&service, spec, config.presenter, deadline).await?
+            }
+            Probe::NotAnswering => {
+                return Err(Error::ServiceUnavailable {
+                    message: format!(
+                        "the openrouter-pkce service on port {} is not answering (stopped or overloaded?); restart it, or stop it to log in without it",
+                        config.listener.port
+                    ),
+                });
+            }
+            Probe::Absent => {
+                let options = LocalOptions {
+                    openrouter,
+                    port: config.listener.port,
+                    scheme: spec.scheme,
+                    cert: config.listener.cert.clone(),
+                    timeout: config.timeout,
+                };
+                run_local(&options, spec, config.presenter, deadline).await?
+            }
+        }
+    };
+    report(result, config.output).await
+}
+
+/// Runs one login on a fresh in-process host and stops its listener afterwards.
+async fn run_local(
+    options: &LocalOptions,
+    spec: FlowSpec,
+    presenter: Presenter,
+    deadline: Deadline,
+) -> Result<FlowResult> {
+    let host = LocalHost::start(options).await?;
+    let result = driver::run(&host, spec, presenter, deadline).await;
+    host.shutdown().await;
+    result
+}
+
+/// Flags the service cannot honour are refused before any flow or browser.
+fn refuse_unhonoured_flags(config: &LoginConfig, port: u16) -> Result<()> {
+    if let CertSource::Files { .. } = config.listener.cert {
+        return Err(Error::bad_input(
+            "--tls-cert",
+            format!(
+                "no --tls-cert/--tls-key while the openrouter-pkce service runs on port {port} (it serves its own certificate): stop the service or drop --tls-cert/--tls-key"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// OpenRouter's headless flow, then the exchange for `login`.
+async fn headless(config: &LoginConfig, openrouter: &Url) -> Result<FlowResult> {
+    let client = config.exchange.then(|| build_client(openrouter.clone()));
+    let bundle = crate::flow::headless::authorize(openrouter, config.timeout).await?;
+    match client {
+        Some(client) => Ok(FlowResult::Key(client.await?.exchange(&bundle).await?)),
+        None => Ok(FlowResult::Bundle(bundle)),
+    }
+}
+
+/// Prints a finished login: the key (or where it went), or the code bundle.
+async fn report(result: FlowResult, output: Option<PathBuf>) -> Result<()> {
+    match result {
+        FlowResult::Key(key) => deliver_key(key, output).await,
+        FlowResult::Bundle(bundle) => print_json(&bundle),
+    }
+}
+
+/// Builds an OpenRouter client off the async threads (it reads the TLS roots).
+async fn build_client(openrouter: Url) -> Result<OpenRouterClient> {
+    tokio::task::spawn_blocking(move || OpenRouterClient::new(openrouter))
+        .await
+        .map_err(|e| Error::internal("building the HTTP client", e))?
+}
+
+/// `exchange`.
+pub async fn exchange(config: ExchangeConfig) -> Result<()> {
+    let client = build_client(config.openrouter.clone());
+    let bundle = match config.code {
+        Some((code, verifier, method)) => {
+            let code = crate::secret::AuthCode::new(code.secret().trim());
+            let verifier = crate::secret::CodeVerifier::new(verifier.secret().trim());
+            CodeBundle::new(code, verifier, method, None).map_err(|e| match e {
+                Error::BadInput {
+                    field: "code",
+                    expected,
+                } => Error::BadInput {
+                    field: "--code",
+                    expected,
+                },
+                Error::BadInput {
+                    field: "code_verifier",
+                    expected,
+                } => Error::BadInput {
+                    field: "--code-verifier",
+                    expected,
+                },
+                other => other,
+            })?
+        }
+        None => read_bundle().await?,
+    };
+    let key = client.await?.exchange(&bundle).await?;
+    deliver_key(key, config.output).await
+}
+
+/// Reads a code bundle from stdin, off the async threads.
+async fn read_bundle() -> Result<CodeBundle> {
+    let text = tokio::task::spawn_blocking(|| {
+        if std::io::stdin().is_terminal() {
+            eprintln!("Paste a code bundle (the JSON `authorize` prints), then press Ctrl-D:");
+        }
+        let mut text = String::new();
+        std::io::stdin()
+            .take(MAX_BUNDLE_BYTES)
+            .read_to_string(&mut text)
+            .map(|_| text)
+    })
+    .await
+    .map_err(|e| Error::internal("reading stdin", e))?
+    .map_err(|e| Error::bad_input("code bundle", format!("UTF-8 JSON on stdin ({e})")))?;
+    if text.trim().is_empty() {
+        return Err(Error::bad_input(
+            "code bundle",
+            "a JSON object on stdin, or --code and --code-verifier",
+        ));
+    }
+    CodeBundle::from_json(&text)
+}
+
+/// `create-code`: mints a code with a management key and prints a bundle `exchange` accepts.
+pub async fn create_code(config: CreateCodeConfig) -> Result<()> {
+    let client = build_client(config.openrouter.clone());
+    let verifier = crate::pkce::new_verifier();
+    let request = CreateAuthKeysCodeRequest {
+        callback_url: config.callback_url.to_string(),
+        code_challenge: crate::pkce::challenge(&verifier, config.method),
+        code_challenge_method: config.method,
+        limit: config.limit,
+        expires_at: config.expires_at,
+        key_label: config.key_label,
+        usage_limit_type: config.usage_limit_type,
+        workspace_id: config.workspace_id,
+    };
+    let created = client
+        .await?
+        .create_code(&request, &config.management_key)
+        .await?;
+    let bundle = CodeBundle::new(
+        created.id,
+        verifier,
+        config.method,
+        Some(request.callback_url),
+    )?;
+    print_json(&bundle)
+}
+
+/// `demo`: the stand-in plus a whole HTTPS login, with a built-in client playing the browser.
+pub async fn demo(port: u16, config_dir: PathBuf) -> Result<()> {
+    let (url, _task) = standin::start(
+        0,
+        StandInOptions {
+            consent: Consent::AutoApprove,
+            ..StandInOptions::default()
+        },
+    )
+    .await?;
+    eprintln!("Started the offline OpenRouter stand-in at {url}");
+    let options = LocalOptions {
+        openrouter: url,
+        port,
+        scheme: CallbackScheme::Https,
+        cert: CertSource::Local(config_dir),
+        timeout: crate::defaults::DEMO_TIMEOUT,
+    };
+    let spec = FlowSpec {
+        exchange: true,
+        scheme: CallbackScheme::Https,
+        host: CallbackHost::Localhost,
+    };
+    let deadline = Deadline::after(options.timeout);
+    let result = run_local(&options, spec, Presenter::BuiltInClient, deadline).await?;
+    eprintln!("Login complete: the stand-in issued a (pretend) key through the HTTPS callback.");
+    report(result, None).await
+}

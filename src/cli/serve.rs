@@ -1,0 +1,156 @@
+//! `serve` and `service install|uninstall|status`.
+
+use serde::Serialize;
+
+use crate::cli::config::{ServeConfig, ServiceConfig, ServiceVerb};
+use crate::cli::output::{print_json, print_text};
+use crate::error::{Error, Result};
+use crate::flow::engine::EngineConfig;
+use crate::server::listener::LoopbackListener;
+use crate::service::client::{Probe, ServiceClient};
+use crate::service::{self, Service, unit};
+
+/// `serve`: bind, write the token file, run until SIGINT/SIGTERM, clean up.
+pub async fn serve(config: ServeConfig) -> Result<()> {
+    let port = config.listener.port;
+    let listener = LoopbackListener::bind(port)
+        .await?
+        .with_limits(config.limits);
+    // Flows may ask for either scheme, so the certificate is always ready (off the runtime).
+    let cert = config.listener.cert.clone();
+    let tls = tokio::task::spawn_blocking(move || crate::tls::load(&cert))
+        .await
+        .map_err(|e| Error::internal("loading the certificate", e))??;
+    let service = Service::new(service::ServiceConfig {
+        engine: EngineConfig {
+            flow_timeout: config.flow_timeout,
+            max_pending: config.max_pending,
+            ..EngineConfig::new(config.openrouter, port)
+        },
+        scheme: config.listener.scheme,
+        host: config.listener.host,
+    });
+    let token_path = service::token_path()?;
+    service::write_token_file(&token_path, service.token())?;
+    tracing::info!(port, addrs = ?listener.addrs(), "serving");
+    eprintln!(
+        "openrouter-pkce service listening on port {port} (token in {})",
+        token_path.display()
+    );
+    service
+        .run(
+            listener,
+            Some(tls.config),
+            crate::sys::signal::interrupted(),
+        )
+        .await;
+    if let Err(e) = std::fs::remove_file(&token_path) {
+        tracing::warn!(error = %e, "could not remove the token file");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Installed {
+    installed: String,
+}
+
+#[derive(Serialize)]
+struct Removed {
+    removed: String,
+}
+
+#[derive(Serialize)]
+struct Status {
+    unit: String,
+    installed: bool,
+    running: bool,
+    port: u16,
+}
+
+/// `service install|uninstall|status`.
+pub async fn service_action(config: ServiceConfig) -> Result<()> {
+    let port = config.port;
+    let url = config.openrouter_url.as_ref().map(|u| u.to_string());
+    let serve_args = unit::serve_args(port, url.as_deref());
+    let Some(manager) = unit::manager() else {
+        return Err(unit::unsupported(&serve_args));
+    };
+    let path = unit::unit_path(manager)?;
+    let exe = std::env::current_exe().map_err(|e| Error::internal("finding this executable", e))?;
+    let text = unit::unit_text(manager, &exe, &serve_args);
+    match (config.action, config.print) {
+        (ServiceVerb::Install, true) => {
+            eprintln!("Would write {}:", path.display());
+            print_text(&text)
+        }
+        (ServiceVerb::Install, false) => {
+            unit::write_unit(&path, &text)?;
+            eprintln!(
+                "Wrote {}:\n\n{text}\nStart it with:\n  {}",
+                path.display(),
+                unit::start_hint(manager, &path)
+            );
+            print_json(&Installed {
+                installed: path.display().to_string(),
+            })
+        }
+        (ServiceVerb::Uninstall, true) => {
+            eprintln!(
+                "Would stop it with `{}` and remove {}",
+                unit::stop_hint(manager, &path),
+                path.display()
+            );
+            Ok(())
+        }
+        (ServiceVerb::Uninstall, false) => {
+            match std::fs::remove_file(&path) {
+                Ok(()) => eprintln!(
+                    "Removed {}. Stop a running one with:\n  {}",
+                    path.display(),
+                    unit::stop_hint(manager, &path)
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    eprintln!("Nothing to remove: {} does not exist.", path.display())
+                }
+                Err(e) => return Err(Error::internal(format!("removing {}", path.display()), e)),
+            }
+            print_json(&Removed {
+                removed: path.display().to_string(),
+            })
+        }
+        (ServiceVerb::Status, _) => {
+            let installed = path.exists();
+            let openrouter = config.openrouter_url.clone().unwrap_or_else(|| {
+                crate::input::parse_openrouter_url(crate::defaults::OPENROUTER_URL)
+                    .expect("the default URL is valid")
+            });
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+            let running = matches!(
+                ServiceClient::probe(port, &openrouter, deadline).await?,
+                Probe::Ready(_)
+            );
+            eprintln!(
+                "unit: {} ({})\nservice on port {port}: {}",
+                path.display(),
+                if installed {
+                    "installed"
+                } else {
+                    "not installed"
+                },
+                if running {
+                    "answering"
+                } else {
+                    "not answering"
+                }
+            );
+            print_json(&Status {
+                unit: path.display().to_string(),
+                installed,
+                running,
+                port,
+            })
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! `trust` and `mock-server`.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::cli::output::print_json;
+use crate::error::{Error, Result};
+use crate::openrouter::standin::{self, StandInOptions};
+use crate::tls::trust::{self, TrustAction};
+
+/// `trust`: runs the store tools (blocking: certutil) off the async threads.
+pub async fn trust(action: TrustAction, user_only: bool, config_dir: PathBuf) -> Result<()> {
+    let report = tokio::task::spawn_blocking(move || trust::run(action, &config_dir, user_only))
+        .await
+        .map_err(|e| Error::internal("running trust", e))??;
+    eprintln!("Local CA: {} ({})", report.name, report.ca);
+    eprintln!("  SHA-256: {}", report.fingerprint_sha256);
+    eprintln!(
+        "  expires: {}",
+        report.expires.as_deref().unwrap_or("unknown")
+    );
+    for change in &report.changed {
+        eprintln!("  changed: {change}");
+    }
+    if report.changed.is_empty() && action != TrustAction::Status {
+        eprintln!("  nothing to change");
+    }
+    for place in &report.trusted_in {
+        eprintln!("  trusted in: {place}");
+    }
+    for skip in &report.skipped {
+        eprintln!("  skipped: {skip}");
+    }
+    print_json(&report)
+}
+
+#[derive(Serialize)]
+struct Listening {
+    url: String,
+}
+
+/// `mock-server`: the stand-in until Ctrl-C.
+pub async fn mock_server(port: u16, options: StandInOptions) -> Result<()> {
+    let (url, task) = standin::start(port, options).await?;
+    print_json(&Listening {
+        url: url.to_string(),
+    })?;
+    eprintln!("OpenRouter stand-in listening on {url} (Ctrl-C to stop)");
+    tokio::select! {
+        _ = task => Ok(()),
+        () = crate::sys::signal::interrupted() => Ok(()),
+    }
+}

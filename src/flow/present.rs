@@ -1,0 +1,110 @@
+//! Getting the authorize URL to the person: their browser, the terminal, or a built-in client
+//! that plays the browser (`demo`); and reading an address they paste back on the terminal.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use url::Url;
+
+use crate::error::Result;
+use crate::flow::CallbackScheme;
+use crate::flow::pending::{CallbackParams, PendingFlows, Rejection};
+use crate::tls::CertSource;
+
+/// How the authorize URL gets to a browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presenter {
+    /// `$BROWSER` or the platform opener; the URL is printed if neither starts.
+    Browser,
+    /// Print the URL only (`--no-browser`).
+    PrintOnly,
+    /// A built-in HTTP client follows the URL as a browser would, trusting the local CA
+    /// (the `demo` command, against an auto-approving stand-in).
+    BuiltInClient,
+}
+
+/// One line about `trust` when the browser will meet our own CA and `trust` never ran.
+pub fn trust_hint(scheme: CallbackScheme, cert: &CertSource, presenter: Presenter) {
+    let CertSource::Local(dir) = cert else {
+        return;
+    };
+    if scheme == CallbackScheme::Https
+        && presenter != Presenter::BuiltInClient
+        && !crate::tls::trust::marked_trusted(dir)
+    {
+        eprintln!(
+            "Hint: your browser may warn about the localhost certificate; run `openrouter-pkce trust` once (or use --callback-scheme http)."
+        );
+    }
+}
+
+/// Sends `url` to a browser, or prints it when asked to or when no browser starts.
+pub fn show(url: &Url, presenter: Presenter, ca_cert: Option<PathBuf>) -> Result<()> {
+    match presenter {
+        Presenter::Browser => {
+            eprintln!("Opening OpenRouter in your browser to authorize...");
+            let url = url.clone();
+            // Opening may block (xdg-open) or fail; the wait for the callback starts regardless.
+            tokio::spawn(async move {
+                if !crate::sys::browser::open(url.as_str()).await {
+                    eprintln!("Could not open a browser. Open this URL to authorize:\n\n  {url}\n");
+                }
+            });
+        }
+        Presenter::PrintOnly => {
+            eprintln!("Open this URL in your browser to authorize:\n\n  {url}\n");
+        }
+        Presenter::BuiltInClient => {
+            let url = url.clone();
+            eprintln!("The built-in client is playing the browser: following the consent page...");
+            tokio::spawn(async move {
+                let client = tokio::task::spawn_blocking(move || {
+                    crate::openrouter::browser_like_client(ca_cert.as_deref().map(Path::new))
+                })
+                .await;
+                match client {
+                    Ok(Ok(client)) => {
+                        if let Err(e) = client.get(url).send().await {
+                            eprintln!("The built-in client could not follow the login: {e}");
+                        }
+                    }
+                    Ok(Err(e)) => eprintln!("The built-in client could not start: {e}"),
+                    Err(e) => eprintln!("The built-in client could not start: {e}"),
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+/// On a terminal, reads pasted redirect URLs and delivers them like a browser request.
+pub fn offer_paste(flows: PendingFlows) {
+    if !std::io::stdin().is_terminal() {
+        return;
+    }
+    eprintln!("If your browser is on another machine, paste the address it ends up on here.");
+    // A blocking read cannot be cancelled; the thread ends with the process.
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { return };
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let params = Url::parse(line)
+                .ok()
+                .and_then(|u| CallbackParams::from_url(&u));
+            let Some(params) = params else {
+                eprintln!(
+                    "That is not a callback URL (it should contain /callback/). Paste the whole address."
+                );
+                continue;
+            };
+            match flows.deliver(&params) {
+                Ok(_) => return,
+                Err(Rejection::MissingCode) => eprintln!("That URL has no code in it."),
+                Err(_) => eprintln!("That URL does not belong to this login."),
+            }
+        }
+    });
+}

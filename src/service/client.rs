@@ -1,0 +1,334 @@
+//! The CLI side of the service: find a running service on our port, and run logins through it
+//! as a [`FlowHost`], with the same wire types the service serves.
+//!
+//! Every request is bounded by the command's deadline; a service that does not answer is
+//! reported as not answering, and every refusal maps to the error (and exit code) it names.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::flow::driver::FlowHost;
+use crate::flow::{CallbackScheme, FlowResult, FlowSpec, StartedFlow};
+use crate::pkce::ChallengeMethod;
+use crate::secret::ControlToken;
+use crate::service::api::{
+    CreateFlowRequest, CreatedFlow, ErrorDoc, ErrorReply, FlowState, FlowStatusDoc,
+};
+
+/// How long the probe may take. Only paid when a token file exists; generous because a busy
+/// service's accept queue can hold us up for a while.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest single long-poll.
+const POLL: Duration = Duration::from_secs(25);
+/// Time left for the service to answer after a long-poll's wait ends.
+const ANSWER_GRACE: Duration = Duration::from_secs(1);
+/// How long a cancelling DELETE may take.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Largest control-API reply read.
+const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+/// What the probe found on the port.
+#[derive(Debug)]
+pub enum Probe {
+    /// Our service answered its health check.
+    Ready(ServiceClient),
+    /// A token file exists and something accepted the connection but did not answer in time
+    /// (a stopped or overloaded service): not a reason to start a second listener.
+    NotAnswering,
+    /// No service: no token file, or nothing (or not our service) answering on the port.
+    Absent,
+}
+
+/// A running service that answered its health check.
+#[derive(Debug, Clone)]
+pub struct ServiceClient {
+    http: reqwest::Client,
+    base: Url,
+    token: Arc<ControlToken>,
+    port: u16,
+    openrouter: Url,
+}
+
+impl ServiceClient {
+    /// Looks for a service on `port` that runs logins against `openrouter`.
+    ///
+    /// No token file (the common case) costs one failed `open`; nothing touches the network.
+    pub async fn probe(port: u16, openrouter: &Url, deadline: Instant) -> Result<Probe> {
+        let Ok(path) = crate::service::token_path() else {
+            return Ok(Probe::Absent);
+        };
+        let Ok(token) = tokio::fs::read_to_string(path).await else {
+            return Ok(Probe::Absent);
+        };
+        let token = Arc::new(ControlToken::new(token.trim()));
+        // Plain HTTP on loopback: no certificate to trust, and only local processes can see it.
+        let base = Url::parse(&format!("http://127.0.0.1:{port}/"))
+            .map_err(|e| Error::internal("building the service URL", e))?;
+        let http = tokio::task::spawn_blocking(|| crate::sys::http::client_builder().build())
+            .await
+            .map_err(|e| Error::internal("building the HTTP client", e))?
+            .map_err(|e| Error::internal("building the HTTP client", e))?;
+        let until = deadline.min(Instant::now() + PROBE_TIMEOUT);
+        let health = tokio::time::timeout_at(
+            until,
+            http.get(base.join("healthz").expect("a relative path"))
+                .send(),
+        )
+        .await;
+        Ok(match health {
+            Ok(Ok(reply)) if reply.status().is_success() => Probe::Ready(Self {
+                http,
+                base,
+                token,
+                port,
+                openrouter: openrouter.clone(),
+            }),
+            // Refused (a stale token file) or a stranger's answer: one-shot will name the holder.
+            Ok(_) => Probe::Absent,
+            Err(_) => Probe::NotAnswering,
+        })
+    }
+
+    /// The port the service listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn url(&self, path: &str) -> Url {
+        self.base.join(path).expect("control paths are relative")
+    }
+
+    fn not_answering(&self) -> Error {
+        Error::ServiceUnavailable {
+            message: format!(
+                "the openrouter-pkce service on port {} is not answering (stopped or overloaded?); restart it, or stop it to log in without it",
+                self.port
+            ),
+        }
+    }
+
+    /// Sends `request` with the bearer token, bounded by `until`; reads a bounded reply.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        until: Instant,
+    ) -> Result<(u16, String)> {
+        let exchange = async {
+            let reply = request.bearer_auth(self.token.secret()).send().await?;
+            let status = reply.status().as_u16();
+            let body = crate::sys::http::read_bounded(reply, MAX_REPLY_BYTES).await?;
+            Ok::<_, reqwest::Error>((status, body))
+        };
+        match tokio::time::timeout_at(until, exchange).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => Err(Error::ServiceUnavailable {
+                message: format!(
+                    "the openrouter-pkce service on port {} stopped answering: {}",
+                    self.port,
+                    crate::error::root_cause(&e)
+                ),
+            }),
+            Err(_) => Err(self.not_answering()),
+        }
+    }
+
+    /// Reads a 2xx body as `T`, or maps the service's refusal.
+    fn read<T: DeserializeOwned>(&self, status: u16, body: &str) -> Result<T> {
+        if (200..300).contains(&status) {
+            return serde_json::from_str(body)
+                .map_err(|e| Error::internal("reading the service's reply", e));
+        }
+        match serde_json::from_str::<ErrorReply>(body) {
+            Ok(reply) => Err(self.refusal(reply.error)),
+            Err(_) => Err(Error::ServiceUnavailable {
+                message: format!(
+                    "the process on port {} answered HTTP {status} with something that is not the openrouter-pkce control API",
+                    self.port
+                ),
+            }),
+        }
+    }
+
+    /// The error for a refusal or failure the service reported.
+    fn refusal(&self, error: ErrorDoc) -> Error {
+        let port = self.port;
+        match error.code {
+            ErrorKind::ServiceStopping => Error::ServiceStopping,
+            ErrorKind::Conflict => Error::bad_input(
+                "--openrouter-url",
+                format!(
+                    "the one the service on port {port} uses ({}): stop the service or drop --openrouter-url",
+                    error.message
+                ),
+            ),
+            ErrorKind::Unauthorized => Error::ServiceUnavailable {
+                message: format!(
+                    "the openrouter-pkce service on port {port} did not accept our token ({}); is the token file from another service?",
+                    error.message
+                ),
+            },
+            ErrorKind::TooManyFlows => Error::ServiceUnavailable {
+                message: format!(
+                    "the openrouter-pkce service on port {port} is busy: {}",
+                    error.message
+                ),
+            },
+            kind => Error::Remote {
+                kind,
+                message: error.message,
+            },
+        }
+    }
+
+    /// Refuses an authorize URL that does not go to our OpenRouter's `/auth` with an S256
+    /// challenge, or does not come back to our loopback port with the scheme we asked for:
+    /// whatever answers on the port must not be able to send the browser elsewhere.
+    pub fn check_authorize_url(
+        url: &Url,
+        openrouter: &Url,
+        port: u16,
+        scheme: CallbackScheme,
+    ) -> Result<()> {
+        let auth_path = openrouter.join("auth").map(|u| u.path().to_owned());
+        let same_origin =
+            url.origin() == openrouter.origin() && auth_path.is_ok_and(|p| p == url.path());
+        let param = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        let callback = param("callback_url").and_then(|v| Url::parse(&v).ok());
+        let comes_back = callback.is_some_and(|cb| {
+            crate::input::is_loopback_host(&cb)
+                && cb.port() == Some(port)
+                && cb.scheme() == scheme.as_str()
+        });
+        let s256 =
+            param("code_challenge_method").as_deref() == Some(ChallengeMethod::S256.as_str());
+        if same_origin && comes_back && s256 {
+            Ok(())
+        } else {
+            Err(Error::ServiceUnavailable {
+                message: format!(
+                    "the process on port {port} sent a login URL that is not {openrouter}auth with an S256 challenge coming back to {}://localhost:{port}; is it the openrouter-pkce service?",
+                    scheme.as_str()
+                ),
+            })
+        }
+    }
+}
+
+impl FlowHost for ServiceClient {
+    async fn start(&self, spec: FlowSpec, deadline: Instant) -> Result<StartedFlow> {
+        let request = CreateFlowRequest {
+            exchange: spec.exchange,
+            callback_scheme: Some(spec.scheme),
+            callback_host: Some(spec.host),
+            openrouter_url: Some(self.openrouter.clone()),
+            ..CreateFlowRequest::default()
+        };
+        let post = self.http.post(self.url("v1/flows")).json(&request);
+        let (status, body) = self.send(post, deadline).await?;
+        let created: CreatedFlow = self.read(status, &body)?;
+        let started = StartedFlow {
+            id: created.id,
+            authorize_url: created.authorize_url,
+            expires_at: created.expires_at,
+        };
+        if let Err(e) = Self::check_authorize_url(
+            &started.authorize_url,
+            &self.openrouter,
+            self.port,
+            spec.scheme,
+        ) {
+            self.cancel(&started).await;
+            return Err(e);
+        }
+        eprintln!("Using the openrouter-pkce service on port {}.", self.port);
+        Ok(started)
+    }
+
+    async fn wait(&self, flow: &StartedFlow, deadline: Instant) -> Result<FlowResult> {
+        let started = Instant::now();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::TimedOut {
+                    seconds: deadline.duration_since(started).as_secs(),
+                });
+            }
+            let wait = left.saturating_sub(ANSWER_GRACE).min(POLL);
+            let get = self.http.get(self.url(&format!(
+                "v1/flows/{}?wait={:.3}",
+                flow.id,
+                wait.as_secs_f64()
+            )));
+            let (status, body) = self.send(get, Instant::now() + wait + ANSWER_GRACE).await?;
+            let doc: FlowStatusDoc = self.read(status, &body)?;
+            match doc.status {
+                FlowState::Pending => continue,
+                FlowState::Succeeded => {
+                    let result = doc.result.ok_or_else(|| {
+                        Error::internal("reading the service's result", "no result")
+                    })?;
+                    let result = Arc::try_unwrap(result)
+                        .map_err(|_| Error::internal("reading the service's result", "shared"))?;
+                    return Ok(result);
+                }
+                FlowState::Failed | FlowState::Expired => {
+                    let error = doc.error.unwrap_or_else(|| {
+                        ErrorDoc::new(ErrorKind::Internal, "the service reported no reason")
+                    });
+                    return Err(match error.code {
+                        ErrorKind::Expired => Error::TimedOut {
+                            seconds: deadline.duration_since(started).as_secs(),
+                        },
+                        _ => self.refusal(error),
+                    });
+                }
+            }
+        }
+    }
+
+    async fn cancel(&self, flow: &StartedFlow) {
+        let delete = self.http.delete(self.url(&format!("v1/flows/{}", flow.id)));
+        if let Err(e) = self.send(delete, Instant::now() + CANCEL_TIMEOUT).await {
+            tracing::warn!(error = %e, "could not cancel the service's flow");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorize_urls_must_go_to_openrouter_and_come_back_to_our_port() {
+        let openrouter = Url::parse("https://openrouter.ai/").unwrap();
+        let ok = "https://openrouter.ai/auth?callback_url=https%3A%2F%2Flocalhost%3A3000%2Fcallback%2Fn&code_challenge=c&code_challenge_method=S256&state=s";
+        let check = |u: &str, scheme| {
+            ServiceClient::check_authorize_url(&Url::parse(u).unwrap(), &openrouter, 3000, scheme)
+        };
+        assert!(check(ok, CallbackScheme::Https).is_ok());
+        assert!(
+            check(ok, CallbackScheme::Http).is_err(),
+            "scheme not the one asked for"
+        );
+        for bad in [
+            "https://evil.example/auth?callback_url=https%3A%2F%2Flocalhost%3A3000%2Fcallback%2Fn&code_challenge_method=S256",
+            "https://openrouter.ai/phish?callback_url=https%3A%2F%2Flocalhost%3A3000%2Fcallback%2Fn&code_challenge_method=S256",
+            "https://openrouter.ai/auth?callback_url=https%3A%2F%2Fevil.example%3A3000%2Fcallback%2Fn&code_challenge_method=S256",
+            "https://openrouter.ai/auth?callback_url=https%3A%2F%2Flocalhost%3A3001%2Fcallback%2Fn&code_challenge_method=S256",
+            "https://openrouter.ai/auth?callback_url=https%3A%2F%2Flocalhost%3A3000%2Fcallback%2Fn&code_challenge_method=plain",
+            "https://openrouter.ai/auth?callback_url=https%3A%2F%2Flocalhost%3A3000%2Fcallback%2Fn",
+            "https://openrouter.ai/auth",
+        ] {
+            assert!(check(bad, CallbackScheme::Https).is_err(), "{bad}");
+        }
+    }
+}

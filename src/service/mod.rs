@@ -1,0 +1,424 @@
+//! The background service: the flow table ([`Engine`]) behind one listener, many concurrent
+//! logins, and the control API ([`api`]) that apps and the CLI ([`client`]) drive it through.
+//!
+//! Callbacks are routed by the same registry and routes as the one-shot commands; this module
+//! adds the `/v1` endpoints, their bearer token, the result sweeper and shutdown.
+
+pub mod api;
+pub mod client;
+pub mod unit;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use url::Url;
+
+use crate::error::{ErrorKind, Result};
+use crate::flow::engine::{Engine, EngineConfig, FlowStatus, StartRefused};
+use crate::flow::{CallbackHost, CallbackScheme, FlowSpec};
+use crate::secret::ControlToken;
+use api::{CreateFlowRequest, CreatedFlow, ErrorDoc, ErrorReply, FlowState, FlowStatusDoc};
+
+/// How the service runs; validated by the CLI layer.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// The flow table's settings (OpenRouter, port, timeouts, limits).
+    pub engine: EngineConfig,
+    /// The callback scheme of flows that do not name one.
+    pub scheme: CallbackScheme,
+    /// The callback host of flows that do not name one.
+    pub host: CallbackHost,
+}
+
+impl ServiceConfig {
+    /// The shipped defaults for `openrouter` on `port`.
+    pub fn new(openrouter: Url, port: u16) -> Self {
+        Self {
+            engine: EngineConfig::new(openrouter, port),
+            scheme: CallbackScheme::Https,
+            host: CallbackHost::Localhost,
+        }
+    }
+}
+
+struct Inner {
+    config: ServiceConfig,
+    engine: Engine,
+    token: ControlToken,
+}
+
+/// The service's shared state. Cheap to clone; `Debug` shows no secrets.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("engine", &self.inner.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// A service with a fresh random control token.
+    pub fn new(config: ServiceConfig) -> Self {
+        Self::with_token(config, ControlToken::new(crate::pkce::new_state().secret()))
+    }
+
+    /// A service with the given control token (tests).
+    pub fn with_token(config: ServiceConfig, token: ControlToken) -> Self {
+        let engine = Engine::new(config.engine.clone());
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                engine,
+                token,
+            }),
+        }
+    }
+
+    /// The control token callers must present.
+    pub fn token(&self) -> &ControlToken {
+        &self.inner.token
+    }
+
+    /// The flow table.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Number of flows waiting for their callback.
+    pub fn pending(&self) -> usize {
+        self.inner.engine.pending()
+    }
+
+    /// The whole Router: callbacks (shared with one-shot mode) plus the control API.
+    pub fn router(&self) -> Router {
+        let port = self.inner.config.engine.port;
+        let control = Router::new()
+            .route("/v1/flows", post(create_flow))
+            .route("/v1/flows/{id}", get(get_flow).delete(delete_flow))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                require_token,
+            ))
+            .route("/healthz", get(|| async { StatusCode::OK }))
+            .layer(axum::middleware::from_fn(refuse_cross_origin))
+            .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY_BYTES))
+            .layer(axum::middleware::from_fn_with_state(
+                port,
+                crate::server::guard::require_local_host,
+            ))
+            .with_state(self.clone());
+        crate::server::callback::router(self.inner.engine.callbacks().clone(), port).merge(control)
+    }
+
+    /// Stops: refuses new flows, fails pending ones with "service stopping" for their waiters.
+    pub fn stop(&self) {
+        self.inner.engine.stop();
+    }
+
+    /// Removes finished flows older than the result TTL; returns how many were wiped.
+    pub fn sweep(&self) -> usize {
+        self.inner.engine.sweep()
+    }
+
+    /// Starts a flow for a control-API request.
+    pub fn start_flow(
+        &self,
+        request: &CreateFlowRequest,
+    ) -> std::result::Result<CreatedFlow, ApiError> {
+        let config = &self.inner.config;
+        if let Some(wanted) = &request.openrouter_url
+            && wanted != &config.engine.openrouter
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorKind::Conflict,
+                format!(
+                    "this service uses --openrouter-url {}, not {wanted}",
+                    config.engine.openrouter
+                ),
+            ));
+        }
+        let spec = FlowSpec {
+            exchange: request.exchange,
+            scheme: request.callback_scheme.unwrap_or(config.scheme),
+            host: request.callback_host.unwrap_or(config.host),
+        };
+        // Hints for OpenRouter's consent page about the key the app wants.
+        let mut hints = Vec::new();
+        if let Some(limit) = request.limit {
+            hints.push(("limit", limit.to_string()));
+        }
+        if let Some(expires) = &request.expires_at {
+            hints.push(("expires_at", expires.clone()));
+        }
+        let started = self
+            .inner
+            .engine
+            .start(spec, &hints)
+            .map_err(|refused| match refused {
+                StartRefused::Stopping => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorKind::ServiceStopping,
+                    "the service is stopping",
+                ),
+                StartRefused::TooMany(n) => ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorKind::TooManyFlows,
+                    format!("{n} logins are already pending; try again later"),
+                ),
+            })?;
+        if request.open_browser {
+            let url = started.authorize_url.to_string();
+            tokio::spawn(async move {
+                if !crate::sys::browser::open(&url).await {
+                    tracing::warn!("could not open a browser for a flow");
+                }
+            });
+        }
+        Ok(CreatedFlow {
+            id: started.id,
+            authorize_url: started.authorize_url,
+            expires_at: started.expires_at,
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then stops within the drain bound.
+    pub async fn run(
+        &self,
+        listener: crate::server::listener::LoopbackListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let (stop_listener, stop_rx) = watch::channel(false);
+        let server = tokio::spawn(listener.serve(self.router(), tls, stop_rx));
+        let sweeper = {
+            let service = self.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    service.sweep();
+                }
+            })
+        };
+        shutdown.await;
+        tracing::info!("stopping");
+        self.stop();
+        // Give long-polls a moment to carry the "stopping" result out before connections close.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = stop_listener.send(true);
+        let _ = server.await;
+        sweeper.abort();
+    }
+}
+
+/// The status document for a flow (the only place results are exposed).
+fn status_doc(status: &FlowStatus) -> FlowStatusDoc {
+    match status {
+        FlowStatus::Pending => FlowStatusDoc {
+            status: FlowState::Pending,
+            result: None,
+            error: None,
+        },
+        FlowStatus::Succeeded(result) => FlowStatusDoc {
+            status: FlowState::Succeeded,
+            result: Some(result.clone()),
+            error: None,
+        },
+        FlowStatus::Failed(e) => FlowStatusDoc {
+            status: FlowState::Failed,
+            result: None,
+            error: Some(ErrorDoc::new(e.kind(), e.to_string())),
+        },
+        FlowStatus::Expired => FlowStatusDoc {
+            status: FlowState::Expired,
+            result: None,
+            error: Some(ErrorDoc::new(
+                ErrorKind::Expired,
+                "the login expired before the browser returned",
+            )),
+        },
+    }
+}
+
+/// A control-API refusal, answered as [`ErrorReply`].
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    doc: ErrorDoc,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            doc: ErrorDoc::new(kind, message),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(ErrorReply { error: self.doc }),
+        )
+            .into_response()
+    }
+}
+
+async fn create_flow(State(service): State<Service>, body: axum::body::Bytes) -> Response {
+    let request = match CreateFlowRequest::parse(&body, OffsetDateTime::now_utc()) {
+        Ok(r) => r,
+        Err(message) => return ApiError::bad_request(message).into_response(),
+    };
+    match service.start_flow(&request) {
+        Ok(created) => (
+            StatusCode::CREATED,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(created),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct WaitQuery {
+    wait: Option<f64>,
+}
+
+/// `?wait=` as a bounded duration: huge or odd values are clamped or refused, never a panic.
+fn wait_duration(query: Option<WaitQuery>) -> std::result::Result<Duration, ApiError> {
+    let refuse = || ApiError::bad_request("wait: expected seconds, 0 or more");
+    match query.map(|q| q.wait) {
+        Some(None) => Ok(Duration::ZERO),
+        Some(Some(w)) if w.is_finite() && w >= 0.0 => {
+            Ok(Duration::from_secs_f64(w.min(api::MAX_WAIT_SECS as f64)))
+        }
+        _ => Err(refuse()),
+    }
+}
+
+async fn get_flow(
+    State(service): State<Service>,
+    Path(id): Path<String>,
+    query: std::result::Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let wait = match wait_duration(query.ok().map(|Query(q)| q)) {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    let Some(mut status) = service.inner.engine.watch(&id) else {
+        return unknown_flow();
+    };
+    if !wait.is_zero() {
+        // Stopping the service fails pending flows, which ends this wait too.
+        let _ = tokio::time::timeout(wait, status.wait_for(|s| !s.is_pending())).await;
+    }
+    let document = status_doc(&status.borrow());
+    ([(header::CACHE_CONTROL, "no-store")], Json(document)).into_response()
+}
+
+async fn delete_flow(State(service): State<Service>, Path(id): Path<String>) -> Response {
+    if service.inner.engine.cancel(&id) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        unknown_flow()
+    }
+}
+
+fn unknown_flow() -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorKind::NotFound,
+        "no such flow (finished results are kept 5 minutes)",
+    )
+    .into_response()
+}
+
+/// Middleware: every `/v1` request must carry `Authorization: Bearer <token>`.
+async fn require_token(State(service): State<Service>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "));
+    match presented {
+        Some(token) if service.inner.token.ct_eq(token.trim()) => next.run(request).await,
+        _ => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::Unauthorized,
+            "missing or wrong bearer token",
+        )
+        .into_response(),
+    }
+}
+
+/// Middleware: browsers add `Origin` to cross-site requests; no web page may use this API.
+async fn refuse_cross_origin(request: Request, next: Next) -> Response {
+    if request.headers().contains_key(header::ORIGIN) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorKind::Forbidden,
+            "requests from web pages are refused",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// The token file's path: `$XDG_RUNTIME_DIR/openrouter-pkce/token` (or the state dir).
+pub fn token_path() -> Result<PathBuf> {
+    Ok(crate::sys::paths::runtime_dir()?.join("token"))
+}
+
+/// Writes the control token (dir 0700, file 0600, atomic).
+pub fn write_token_file(path: &std::path::Path, token: &ControlToken) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        crate::sys::files::create_private_dir(dir)?;
+    }
+    crate::sys::files::write_private_atomic(path, token.secret().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_is_bounded_and_never_panics() {
+        let q = |w: Option<f64>| Some(WaitQuery { wait: w });
+        assert_eq!(wait_duration(q(None)).unwrap(), Duration::ZERO);
+        assert_eq!(
+            wait_duration(q(Some(2.5))).unwrap(),
+            Duration::from_millis(2500)
+        );
+        assert_eq!(
+            wait_duration(q(Some(1e300))).unwrap(),
+            Duration::from_secs(api::MAX_WAIT_SECS)
+        );
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            assert!(wait_duration(q(Some(bad))).is_err(), "{bad}");
+        }
+        assert!(wait_duration(None).is_err());
+    }
+}

@@ -1,0 +1,9 @@
+//! The operating system's side: paths, private files, the browser, signals, who holds a port,
+//! and the HTTP client builder.
+
+pub mod browser;
+pub mod files;
+pub mod http;
+pub mod paths;
+pub mod port_holder;
+pub mod signal;
