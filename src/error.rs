@@ -50,7 +50,7 @@ pub enum Error {
         #[source]
         source: Source,
     },
-    /// OpenRouter failed with a 5xx (after retries where allowed).
+    /// OpenRouter failed with a 5xx (after retries where allowed), or redirected (not followed).
     #[error("OpenRouter is failing: HTTP {status}: {message}")]
     ServerFailed {
         /// The HTTP status code.

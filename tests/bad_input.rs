@@ -160,3 +160,90 @@ fn login_rejects_bad_ports_urls_and_choices() {
         "{stderr}"
     );
 }
+
+/// Values that used to abort the process (overflowing a deadline or a semaphore) are refused as
+/// bad input, before anything starts: no service, no token file, no listener.
+#[test]
+fn huge_flag_values_are_refused_not_aborts() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let port = free_port().to_string();
+    let url = stand_in.url.clone();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["serve", "--port", &port, "--flow-timeout", "999999999999"],
+            "--flow-timeout",
+        ),
+        (
+            &[
+                "serve",
+                "--port",
+                &port,
+                "--max-connections",
+                "18446744073709551615",
+            ],
+            "--max-connections",
+        ),
+        (
+            &["serve", "--port", &port, "--max-pending", "0"],
+            "--max-pending",
+        ),
+        (
+            &[
+                "serve",
+                "--port",
+                &port,
+                "--header-timeout",
+                "99999999999999999",
+            ],
+            "--header-timeout",
+        ),
+        (
+            &[
+                "login",
+                "--no-browser",
+                "--port",
+                &port,
+                "--openrouter-url",
+                &url,
+                "--timeout",
+                "18446744073709551615",
+            ],
+            "--timeout",
+        ),
+        (
+            &["serve", "--port", &port, "--log-format", "jsno"],
+            "--log-format",
+        ),
+    ];
+    for (args, field) in cases {
+        assert_refused(&env, &stand_in, args, None, field);
+        assert!(!token_path(&env).exists(), "{args:?} left a token file");
+    }
+}
+
+/// A typo in a choice gets the list of values and a suggestion (clap's ValueEnum).
+#[test]
+fn choices_list_their_values_and_suggest_on_typos() {
+    let env = TestEnv::new();
+    let mut cmd = env.command();
+    cmd.args(["login", "--callback-scheme", "htps"]);
+    let (status, _, stderr) = run(cmd);
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("possible values: https, http"), "{stderr}");
+    assert!(
+        stderr.contains("a similar value exists: 'https'"),
+        "{stderr}"
+    );
+    let mut cmd = env.command();
+    cmd.args(["create-code", "-h"]);
+    let (_, stdout, _) = run(cmd);
+    assert!(
+        stdout.contains("[possible values: daily, weekly, monthly]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[default: S256] [possible values: S256, plain]"),
+        "{stdout}"
+    );
+}

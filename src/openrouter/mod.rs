@@ -391,10 +391,15 @@ fn status_error(status: u16, body: &str) -> Error {
         Ok(reply) => excerpt(&reply.error.message),
         Err(_) => excerpt(body),
     };
-    if (400..500).contains(&status) {
-        Error::Refused { status, message }
-    } else {
-        Error::ServerFailed { status, message }
+    match status {
+        400..=499 => Error::Refused { status, message },
+        // Following it could hand the code to another host; say so instead of "failing".
+        300..=399 => Error::ServerFailed {
+            status,
+            message: "a redirect, which is not followed (is --openrouter-url the API's base URL?)"
+                .to_owned(),
+        },
+        _ => Error::ServerFailed { status, message },
     }
 }
 

@@ -1,0 +1,300 @@
+//! `login`/`authorize` through a running service: flags are honoured or refused the same way as
+//! one-shot, an interrupted login cancels its flow, a hung service is reported as not
+//! answering within `--timeout`, and every refusal maps to its exit code.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn signal(process: &Running, name: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &process.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{name}");
+}
+
+/// The callback URL and state inside an authorize URL.
+fn callback_of(authorize: &url::Url) -> (url::Url, String) {
+    let q: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
+    (
+        url::Url::parse(&q["callback_url"]).unwrap(),
+        q["state"].clone(),
+    )
+}
+
+/// GETs `url` with curl (trusting this env's CA) and returns the HTTP status.
+fn curl_status(env: &TestEnv, url: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(env.ca_cert())
+        .arg(url)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_delegated_login_honours_callback_scheme_and_host() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let served = start_service(&env, &stand_in, &[]);
+    let login = Running::spawn(env.login_no_browser(
+        &stand_in.url,
+        served.port,
+        &["--callback-scheme", "http", "--callback-host", "127.0.0.1"],
+    ));
+    let authorize = login.wait_authorize_url();
+    let (callback, _) = callback_of(&authorize);
+    assert_eq!(callback.scheme(), "http", "{callback}");
+    assert_eq!(callback.host_str(), Some("127.0.0.1"), "{callback}");
+    // The auto-approving stand-in redirects to the http callback; follow it as a browser would.
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-L", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(authorize.as_str())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    let (status, stdout, stderr) = login.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Using the openrouter-pkce service"),
+        "{stderr}"
+    );
+    assert_standin_key(&stdout);
+}
+
+#[test]
+fn flags_the_service_cannot_honour_are_refused_before_any_flow() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let served = start_service(&env, &stand_in, &[]);
+    let cert = env.home().join("cert.pem");
+    let key = env.home().join("key.pem");
+    std::fs::write(&cert, "unused").unwrap();
+    std::fs::write(&key, "unused").unwrap();
+    let (status, stdout, stderr) = run(env.login_no_browser(
+        &stand_in.url,
+        served.port,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("--tls-cert") && stderr.contains("stop the service"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("/auth?"), "a URL was shown: {stderr}");
+
+    // Another OpenRouter than the service's: refused by the service, named by the CLI.
+    let other = free_port();
+    let (status, _, stderr) =
+        run(env.login_no_browser(&format!("http://127.0.0.1:{other}"), served.port, &[]));
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--openrouter-url") && stderr.contains(&stand_in.url),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("/auth?"), "a URL was shown: {stderr}");
+}
+
+#[test]
+fn an_interrupted_delegated_login_cancels_its_flow() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let served = start_service(&env, &stand_in, &[]);
+    for sig in ["INT", "TERM"] {
+        let login = Running::spawn(env.login_no_browser(&stand_in.url, served.port, &[]));
+        let authorize = login.wait_authorize_url();
+        let (callback, state) = callback_of(&authorize);
+        signal(&login, sig);
+        let (status, _, stderr) = login.finish();
+        assert_eq!(status.code(), Some(130), "SIG{sig}: {stderr}");
+        assert!(stderr.contains("cancelled"), "{stderr}");
+        // The tab that is still open can no longer complete the login.
+        let late = format!("{callback}?code=late&state={state}");
+        assert_eq!(curl_status(&env, &late), "404", "SIG{sig}");
+    }
+    assert_eq!(stand_in.stats()["exchange_requests"], 0);
+}
+
+#[test]
+fn a_hung_service_is_reported_as_not_answering_within_the_timeout() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let served = start_service(&env, &stand_in, &[]);
+    signal(&served.process, "STOP");
+    let started = Instant::now();
+    let (status, _, stderr) =
+        run(env.login_no_browser(&stand_in.url, served.port, &["--timeout", "3"]));
+    let took = started.elapsed();
+    signal(&served.process, "CONT");
+    assert_eq!(status.code(), Some(9), "{stderr}");
+    assert!(stderr.contains("not answering"), "{stderr}");
+    assert!(!stderr.contains("stopping"), "{stderr}");
+    // --timeout bounds the whole command (a generous margin for a loaded machine).
+    assert!(took < Duration::from_secs(3 + 5), "took {took:?}");
+}
+
+/// A fake service on a port: answers /healthz, and `reply` for everything under /v1.
+fn fake_service(
+    env: &TestEnv,
+    reply: impl Fn(&str, &str) -> (u16, String) + Clone + Send + Sync + 'static,
+) -> (u16, tokio::runtime::Runtime) {
+    let dir = env.home().join("runtime/openrouter-pkce");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("token"), "fake-token").unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { "" }))
+        .fallback(move |request: axum::extract::Request| {
+            let reply = reply.clone();
+            async move {
+                let (status, body) = reply(request.method().as_str(), request.uri().path());
+                (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    [("content-type", "application/json")],
+                    body,
+                )
+            }
+        });
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    (port, runtime)
+}
+
+const OPENROUTER: &str = "http://127.0.0.1:9";
+
+fn created(port: u16) -> String {
+    format!(
+        r#"{{"id":"f1","authorize_url":"{OPENROUTER}/auth?callback_url=https%3A%2F%2Flocalhost%3A{port}%2Fcallback%2Fn&code_challenge=c&code_challenge_method=S256&state=s","expires_at":"2030-01-01T00:00:00Z"}}"#
+    )
+}
+
+fn login_through(env: &TestEnv, port: u16, command: &str) -> (Option<i32>, String) {
+    let mut cmd = env.command();
+    cmd.args([
+        command,
+        "--no-browser",
+        "--openrouter-url",
+        OPENROUTER,
+        "--port",
+        &port.to_string(),
+        "--timeout",
+        "10",
+    ]);
+    let (status, stdout, stderr) = run(cmd);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (status.code(), stderr)
+}
+
+#[test]
+fn each_refusal_from_the_service_maps_to_its_exit_code_and_message() {
+    let env = TestEnv::new();
+    let refusal = |code: &str, exit: u8, message: &str| {
+        format!(r#"{{"error":{{"code":"{code}","message":"{message}","exit_code":{exit}}}}}"#)
+    };
+    let cases = [
+        (
+            429,
+            refusal("too_many_flows", 9, "64 logins are already pending"),
+            9,
+            "busy",
+        ),
+        (
+            401,
+            refusal("unauthorized", 9, "missing or wrong bearer token"),
+            9,
+            "did not accept our token",
+        ),
+        (
+            503,
+            refusal("service_stopping", 8, "the service is stopping"),
+            8,
+            "stopping",
+        ),
+        (
+            400,
+            refusal("bad_request", 2, "body: nope"),
+            2,
+            "body: nope",
+        ),
+        (
+            418,
+            "<html>teapot</html>".to_owned(),
+            9,
+            "not the openrouter-pkce control API",
+        ),
+    ];
+    for (status, body, exit, says) in cases {
+        let (port, _rt) = fake_service(&env, move |_, _| (status, body.clone()));
+        let (code, stderr) = login_through(&env, port, "login");
+        assert_eq!(code, Some(exit), "HTTP {status}: {stderr}");
+        assert!(stderr.contains(says), "HTTP {status}: {stderr}");
+    }
+}
+
+#[test]
+fn a_malformed_result_from_the_service_is_not_called_a_bad_bundle() {
+    let env = TestEnv::new();
+    // The fake's authorize URL must come back to its own port, known once it is bound.
+    let own_port = std::sync::Arc::new(std::sync::OnceLock::<u16>::new());
+    let cell = own_port.clone();
+    let (port, _rt) = fake_service(&env, move |method, _| match method {
+        "POST" => (201, created(*cell.get().unwrap())),
+        "DELETE" => (204, String::new()),
+        _ => (
+            200,
+            r#"{"status":"succeeded","result":{"code":""}}"#.to_owned(),
+        ),
+    });
+    own_port.set(port).unwrap();
+    for command in ["authorize", "login"] {
+        let (code, stderr) = login_through(&env, port, command);
+        assert_eq!(code, Some(1), "{command}: {stderr}");
+        assert!(stderr.contains("reading the service's reply"), "{stderr}");
+        assert!(!stderr.contains("code bundle"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_service_that_drops_the_connection_is_not_reported_as_stopping() {
+    let env = TestEnv::new();
+    // Accepts, reads, and closes without an answer: a crashed service.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = env.home().join("runtime/openrouter-pkce");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("token"), "fake-token").unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            if String::from_utf8_lossy(&buf[..n]).starts_with("GET /healthz") {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            }
+        }
+    });
+    let (code, stderr) = login_through(&env, port, "login");
+    assert_eq!(code, Some(9), "{stderr}");
+    assert!(stderr.contains("stopped answering"), "{stderr}");
+    assert!(!stderr.contains("is stopping"), "{stderr}");
+}
