@@ -20,6 +20,7 @@ const RUNS: usize = 30;
 const FLOOD_SECONDS: u64 = 5;
 const FLOOD_CONNECTIONS: usize = 32;
 const FLOOR_ENV: &str = "OPENROUTER_PKCE_BENCH_FLOOR";
+const LOGIN_MEMORY_RUNS: usize = 5;
 
 fn main() {
     // The floors are this same binary in another role.
@@ -251,6 +252,24 @@ fn reap_max_rss(pid: u32) -> f64 {
     usage.ru_maxrss as f64
 }
 
+/// The authorize URL a `login --no-browser` child prints on its (piped) stderr, the moment it
+/// appears. The rest of stderr is drained in the background so the child never blocks on it.
+async fn authorize_url(child: &mut Child) -> String {
+    let stderr = child.stderr.take().unwrap();
+    let (url_tx, url_rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(url_tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.split_whitespace().find(|w| w.contains("/auth?")) {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        }
+    });
+    url_rx.await.expect("authorize URL")
+}
+
 /// Spawn to JSON on stdout, with a client following the authorize URL the moment it appears.
 /// Returns (milliseconds, peak RSS KiB).
 async fn one_login(
@@ -265,20 +284,8 @@ async fn one_login(
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let started = Instant::now();
     let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
     let stdout = child.stdout.take().unwrap();
-    let (url_tx, url_rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(url_tx);
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.split_whitespace().find(|w| w.contains("/auth?")) {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        }
-    });
-    let url = url_rx.await.expect("authorize URL");
+    let url = authorize_url(&mut child).await;
     // Like a browser's speculative preconnect: a connection that never sends a byte.
     let _spare = match spare {
         true => tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
@@ -331,14 +338,64 @@ async fn t_total(spare: bool) -> (Stats, f64) {
     (stats(times), peak)
 }
 
-fn vm_rss_kib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN)
+/// What a running process holds now, from `/proc/PID/smaps_rollup`, in KiB.
+#[derive(Clone, Copy)]
+struct Memory {
+    /// `Rss:` resident pages, file-backed (the binary, libc) included.
+    rss_kib: f64,
+    /// `Anonymous:` resident pages that are this process's own: heap, stacks, buffers.
+    anon_kib: f64,
+}
+
+impl Memory {
+    fn of(pid: u32) -> Self {
+        let rollup =
+            std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+        let field = |name: &str| {
+            rollup
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(f64::NAN)
+        };
+        Self {
+            rss_kib: field("Rss:"),
+            anon_kib: field("Anonymous:"),
+        }
+    }
+
+    fn json(self) -> serde_json::Value {
+        json!({"rss_mib": self.rss_kib / 1024.0, "anonymous_mib": self.anon_kib / 1024.0})
+    }
+}
+
+/// The largest memory of `LOGIN_MEMORY_RUNS` one-shot logins, each measured once it has printed
+/// its authorize URL and is waiting for the callback (what a login costs while a person signs in).
+async fn login_waiting_memory() -> Memory {
+    let (url, _task) = standin::start(0, StandInOptions::default()).await.unwrap();
+    let home = Home::new();
+    home.warm();
+    let mut worst = Memory {
+        rss_kib: 0.0,
+        anon_kib: 0.0,
+    };
+    for _ in 0..LOGIN_MEMORY_RUNS {
+        let args = login_args(free_port(), url.as_str());
+        let mut cmd = home.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        cmd.stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        authorize_url(&mut child).await;
+        let now = Memory::of(child.id());
+        assert!(
+            now.anon_kib.is_finite(),
+            "no smaps_rollup for the login (did it exit?)"
+        );
+        kill(child);
+        worst.rss_kib = worst.rss_kib.max(now.rss_kib);
+        worst.anon_kib = worst.anon_kib.max(now.anon_kib);
+    }
+    worst
 }
 
 struct Served {
@@ -374,12 +431,12 @@ async fn start_serve(home: &Home, openrouter: &str) -> Served {
     Served { child, port, token }
 }
 
-async fn rss_with_pending(n: usize) -> (f64, f64) {
+async fn memory_with_pending(n: usize) -> (Memory, Memory) {
     let home = Home::new();
     home.warm();
     let served = start_serve(&home, "http://127.0.0.1:9").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let idle = vm_rss_kib(served.child.id());
+    let idle = Memory::of(served.child.id());
     let client = reqwest::Client::new();
     for _ in 0..n {
         let r = client
@@ -391,7 +448,7 @@ async fn rss_with_pending(n: usize) -> (f64, f64) {
             .unwrap();
         assert_eq!(r.status(), 201);
     }
-    let loaded = vm_rss_kib(served.child.id());
+    let loaded = Memory::of(served.child.id());
     kill(served.child);
     (idle, loaded)
 }
@@ -532,7 +589,8 @@ async fn bench() {
     let cold = t_ready(true).await;
     let (total, login_rss) = t_total(false).await;
     let (total_spare, _) = t_total(true).await;
-    let (idle_rss, pending_rss) = rss_with_pending(1000).await;
+    let login_waiting = login_waiting_memory().await;
+    let (idle, pending) = memory_with_pending(1000).await;
     let (http, https, hello, login_ms) = flood_all().await;
     let size = std::fs::metadata(BIN).unwrap().len() as f64;
 
@@ -556,11 +614,27 @@ async fn bench() {
             true,
         ),
         row_limit("peak RSS, one-shot login", login_rss / 1024.0, "MiB", 10.0),
+        row_report(
+            "RSS, login waiting for callback",
+            login_waiting.rss_kib / 1024.0,
+            "MiB",
+        ),
+        row_limit(
+            "anon, login waiting for callback",
+            login_waiting.anon_kib / 1024.0,
+            "MiB",
+            1.5,
+        ),
         row_limit(
             "RSS, serve + 1,000 pending",
-            pending_rss / 1024.0,
+            pending.rss_kib / 1024.0,
             "MiB",
             25.0,
+        ),
+        row_report(
+            "anon, serve + 1,000 pending",
+            pending.anon_kib / 1024.0,
+            "MiB",
         ),
         (
             "flood, forged callbacks, HTTP",
@@ -598,7 +672,11 @@ async fn bench() {
             if *ok { "ok" } else { "MISSED" }
         );
     }
-    println!("(idle serve RSS: {:.1} MiB)", idle_rss / 1024.0);
+    println!(
+        "(idle serve: RSS {:.1} MiB, anonymous {:.1} MiB)",
+        idle.rss_kib / 1024.0,
+        idle.anon_kib / 1024.0
+    );
     let report = json!({
         "runs": RUNS,
         "t_ready_warm_ms": {"median": warm.median, "p90": warm.p90},
@@ -607,8 +685,11 @@ async fn bench() {
         "t_total_ms": {"median": total.median, "p90": total.p90},
         "t_total_spare_connection_ms": {"median": total_spare.median, "p90": total_spare.p90},
         "one_shot_peak_rss_kib": login_rss,
-        "serve_idle_rss_kib": idle_rss,
-        "serve_1000_pending_rss_kib": pending_rss,
+        "serve_idle_rss_kib": idle.rss_kib,
+        "serve_1000_pending_rss_kib": pending.rss_kib,
+        "login_waiting_for_callback": login_waiting.json(),
+        "serve_idle": idle.json(),
+        "serve_1000_pending": pending.json(),
         "flood_http_rps": http,
         "flood_https_rps": https,
         "floor_hello_rps": hello,
@@ -646,10 +727,25 @@ fn row_limit(
 ) -> (&'static str, String, String, String, String, bool) {
     (
         name,
-        format!("{value:.1} {unit}"),
+        format!("{value:.2} {unit}"),
         "-".into(),
         "-".into(),
         format!("< {limit} {unit}"),
         value < limit,
+    )
+}
+
+fn row_report(
+    name: &'static str,
+    value: f64,
+    unit: &str,
+) -> (&'static str, String, String, String, String, bool) {
+    (
+        name,
+        format!("{value:.2} {unit}"),
+        "-".into(),
+        "-".into(),
+        "report".into(),
+        true,
     )
 }

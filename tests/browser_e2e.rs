@@ -38,20 +38,6 @@ fn missing_prerequisite() -> Option<String> {
     None
 }
 
-/// Skips on a developer machine without the browser; fails in CI.
-fn require_browser() -> bool {
-    match missing_prerequisite() {
-        None => true,
-        Some(why) if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
-            panic!("CI must run the browser test, but {why}")
-        }
-        Some(why) => {
-            eprintln!("skipped: {why}");
-            false
-        }
-    }
-}
-
 fn drive(env: &TestEnv, url: &url::Url, decision: &str, shot: &Path) -> serde_json::Value {
     drive_in(env, url, decision, shot, "light")
 }
@@ -101,7 +87,8 @@ fn trust(env: &TestEnv) {
 
 #[test]
 fn chromium_approves_and_lands_on_the_success_page_with_a_trusted_certificate() {
-    if !require_browser() {
+    let missing = missing_prerequisite();
+    if !require(missing.as_deref().unwrap_or_default(), missing.is_none()) {
         return;
     }
     let env = TestEnv::new();
@@ -142,7 +129,8 @@ fn chromium_approves_and_lands_on_the_success_page_with_a_trusted_certificate() 
 
 #[test]
 fn chromium_denies_and_lands_on_the_error_page() {
-    if !require_browser() {
+    let missing = missing_prerequisite();
+    if !require(missing.as_deref().unwrap_or_default(), missing.is_none()) {
         return;
     }
     let env = TestEnv::new();

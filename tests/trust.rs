@@ -1,5 +1,5 @@
 //! `trust`: the CA certificate (only) goes into a throwaway NSS database under a temporary HOME,
-//! `--status` reports it, `--uninstall` takes it out.
+//! `--status` reports it, `--uninstall` takes it out; and that CA may vouch only for loopback names.
 
 mod common;
 
@@ -7,16 +7,8 @@ use std::process::Command;
 
 use common::*;
 
-fn certutil_available() -> bool {
-    if Command::new("certutil").arg("-H").output().is_ok() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must have certutil (libnss3-tools)"
-    );
-    eprintln!("skipped: certutil (libnss3-tools) is not installed");
-    false
+fn certutil_found() -> bool {
+    Command::new("certutil").arg("-H").output().is_ok()
 }
 
 fn trust(env: &TestEnv, args: &[&str]) -> serde_json::Value {
@@ -40,7 +32,10 @@ fn nss_list(env: &TestEnv, name: &str) -> Option<String> {
 
 #[test]
 fn trust_installs_reports_and_uninstalls_the_ca_certificate_only() {
-    if !certutil_available() {
+    if !require(
+        "certutil (libnss3-tools) is not installed",
+        certutil_found(),
+    ) {
         return;
     }
     let env = TestEnv::new();
@@ -114,7 +109,10 @@ fn trust_installs_reports_and_uninstalls_the_ca_certificate_only() {
 
 #[test]
 fn trust_also_covers_firefox_profiles_it_finds() {
-    if !certutil_available() {
+    if !require(
+        "certutil (libnss3-tools) is not installed",
+        certutil_found(),
+    ) {
         return;
     }
     let env = TestEnv::new();
@@ -153,4 +151,77 @@ fn trust_also_covers_firefox_profiles_it_finds() {
         .status()
         .unwrap();
     assert!(!listed.success(), "the CA is still in the Firefox profile");
+}
+
+/// A subtree as "DNS name" or "IP address/mask" in hex, to compare whole lists at once.
+fn subtree(name: &x509_parser::extensions::GeneralName) -> String {
+    use x509_parser::extensions::GeneralName;
+    match name {
+        GeneralName::DNSName(dns) => format!("DNS {dns}"),
+        GeneralName::IPAddress(bytes) => {
+            let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+            let (address, mask) = bytes.split_at(bytes.len() / 2);
+            format!("IP {}/{}", hex(address), hex(mask))
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_ca_it_would_install_may_vouch_only_for_loopback_names() {
+    let env = TestEnv::new();
+    // `--status` makes the local CA (no certutil needed) and reports without installing.
+    let status = trust(&env, &["--status"]);
+    assert_eq!(
+        status["ca"],
+        env.ca_cert().display().to_string(),
+        "{status}"
+    );
+    let pem = std::fs::read(env.ca_cert()).unwrap();
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).expect("ca.pem is PEM");
+    let ca = pem.parse_x509().expect("ca.pem is an X.509 certificate");
+
+    let basic = ca
+        .basic_constraints()
+        .unwrap()
+        .expect("no BasicConstraints");
+    assert!(basic.critical, "BasicConstraints is not critical");
+    assert!(basic.value.ca, "not a CA: {:?}", basic.value);
+    // It signs the localhost leaf directly and no intermediate CA.
+    assert_eq!(
+        basic.value.path_len_constraint,
+        Some(0),
+        "{:?}",
+        basic.value
+    );
+
+    let constraints = ca
+        .name_constraints()
+        .unwrap()
+        .expect("no NameConstraints: trusting this CA would let it vouch for any site");
+    assert!(
+        constraints.critical,
+        "NameConstraints is not critical, so a verifier may ignore it"
+    );
+    let mut permitted: Vec<String> = constraints
+        .value
+        .permitted_subtrees
+        .as_ref()
+        .expect("no permitted subtrees")
+        .iter()
+        .map(|s| subtree(&s.base))
+        .collect();
+    permitted.sort();
+    let mut expected = vec![
+        "DNS localhost".to_owned(),
+        "IP 7f000000/ff000000".to_owned(),
+        format!("IP {}1/{}", "0".repeat(31), "f".repeat(32)),
+    ];
+    expected.sort();
+    assert_eq!(permitted, expected);
+    assert!(
+        constraints.value.excluded_subtrees.is_none(),
+        "unexpected excluded subtrees: {:?}",
+        constraints.value.excluded_subtrees
+    );
 }

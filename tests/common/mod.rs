@@ -105,6 +105,21 @@ impl TestEnv {
     }
 }
 
+/// The one guard for a test that needs something this machine may lack (a tool, IPv6 loopback).
+/// Returns `available`. When it is false, the test is skipped with a visible `skipped: <what>`
+/// line on stderr, except under `CI=true`, where a missing prerequisite fails the test instead.
+/// Use as `if !require("certutil (libnss3-tools) is not installed", found) { return; }`.
+pub fn require(what: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true requires this test's prerequisite, but: {what}");
+    }
+    eprintln!("skipped: {what}");
+    false
+}
+
 /// A port free on both 127.0.0.1 and ::1 right now.
 pub fn free_port() -> u16 {
     loop {
