@@ -317,17 +317,13 @@ fn a_pasted_redirect_url_completes_the_login_on_a_terminal() {
         .stderr(std::process::Stdio::piped());
     let mut login = Running::spawn(cmd);
     let wait_url = |login: &Running| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        loop {
+        let found = poll_for(std::time::Duration::from_secs(20), || {
             let out = login.stdout();
-            if let Some(w) = out.split_whitespace().find(|w| w.contains("/auth?")) {
-                if out.contains("paste") {
-                    return url::Url::parse(w).unwrap();
-                }
-            }
-            assert!(std::time::Instant::now() < deadline, "no URL: {out}");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+            let word = out.split_whitespace().find(|w| w.contains("/auth?"))?;
+            out.contains("paste")
+                .then(|| url::Url::parse(word).unwrap())
+        });
+        found.unwrap_or_else(|| panic!("no URL: {}", login.stdout()))
     };
     let url = wait_url(&login);
     // The browser "elsewhere" approves; we read where it would land instead of following it.

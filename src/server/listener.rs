@@ -1,16 +1,23 @@
 //! The loopback listener: binds 127.0.0.1 and ::1 on one port, serves TLS and plain HTTP on it
 //! (a TLS ClientHello starts with byte 0x16), and stops on a shutdown signal.
+//!
+//! At most `max_connections` are served at once. At capacity the oldest connection that is not
+//! in the middle of a request (idle, slow, or still in its TLS handshake) is shed to admit the
+//! new one, so a flood of idle or byte-a-second clients cannot make a real client wait for a
+//! header timeout.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, TryAcquireError, watch};
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
 use crate::error::{Error, Result};
 
@@ -59,7 +66,7 @@ impl LoopbackListener {
             .map_err(|e| Error::internal("reading the bound port", e))?
             .port();
         let mut sockets = vec![v4];
-        match TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, port))).await {
+        match listen(SocketAddr::from((Ipv6Addr::LOCALHOST, port))) {
             Ok(v6) => sockets.push(v6),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                 return Err(port_in_use(SocketAddr::from((Ipv6Addr::LOCALHOST, port))).await);
@@ -105,13 +112,14 @@ impl LoopbackListener {
         let acceptor = tls.map(TlsAcceptor::from);
         let limits = self.limits;
         let permits = Arc::new(Semaphore::new(limits.max_connections));
+        let connections = Arc::new(Connections::default());
         let mut loops = tokio::task::JoinSet::new();
         for socket in self.sockets {
             loops.spawn(accept_loop(
                 socket,
                 router.clone(),
                 acceptor.clone(),
-                permits.clone(),
+                (permits.clone(), connections.clone()),
                 limits.header_read_timeout,
                 shutdown.clone(),
             ));
@@ -127,9 +135,28 @@ impl LoopbackListener {
     }
 }
 
+/// Clients that may wait in the kernel's accept queue. The default (128) would leave a flood's
+/// connections half-open and trickling in; a deep queue lets the server see them all at once,
+/// and shed idle ones at capacity.
+const BACKLOG: u32 = 1024;
+
+/// A listening socket on `addr` with our backlog (`SO_REUSEADDR` as std sets it on Unix: a
+/// restart may bind while old connections linger in TIME_WAIT; it never lets two processes
+/// listen on one port).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// Binds one address; a held port is [`Error::PortInUse`] naming the holder where we can.
 pub async fn bind_one(addr: SocketAddr) -> Result<TcpListener> {
-    match TcpListener::bind(addr).await {
+    match listen(addr) {
         Ok(socket) => Ok(socket),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(port_in_use(addr).await),
         Err(e) => Err(Error::internal(format!("could not bind {addr}"), e)),
@@ -146,11 +173,89 @@ async fn port_in_use(addr: SocketAddr) -> Error {
     Error::PortInUse { addr, holder }
 }
 
+/// The live connections, oldest first, each with whether it is inside a request.
+#[derive(Default)]
+struct Connections {
+    next_id: AtomicU64,
+    live: Mutex<BTreeMap<u64, Arc<Connection>>>,
+}
+
+/// One live connection: how many requests it is serving, and the switch that sheds it.
+#[derive(Default)]
+struct Connection {
+    in_request: AtomicUsize,
+    shed: Notify,
+    shedding: AtomicBool,
+}
+
+/// Removes its connection from the table when the connection's task ends.
+struct Registered {
+    id: u64,
+    connections: Arc<Connections>,
+    connection: Arc<Connection>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.connections.lock().remove(&self.id);
+    }
+}
+
+/// Counts a request in flight on its connection until dropped.
+struct InRequest(Arc<Connection>);
+
+impl InRequest {
+    fn new(connection: &Arc<Connection>) -> Self {
+        connection.in_request.fetch_add(1, Ordering::AcqRel);
+        Self(connection.clone())
+    }
+}
+
+impl Drop for InRequest {
+    fn drop(&mut self) {
+        self.0.in_request.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Connections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<Connection>>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn register(self: &Arc<Self>) -> Registered {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let connection = Arc::new(Connection::default());
+        self.lock().insert(id, connection.clone());
+        Registered {
+            id,
+            connections: self.clone(),
+            connection,
+        }
+    }
+
+    /// Asks the oldest connection that is between requests to close; `false` if every one is
+    /// busy (then the new client waits for a slot, as before).
+    fn shed_oldest_idle(&self) -> bool {
+        let live = self.lock();
+        let oldest = live.values().find(|c| {
+            c.in_request.load(Ordering::Acquire) == 0 && !c.shedding.load(Ordering::Acquire)
+        });
+        match oldest {
+            Some(connection) => {
+                connection.shedding.store(true, Ordering::Release);
+                connection.shed.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 async fn accept_loop(
     socket: TcpListener,
     router: Router,
     acceptor: Option<TlsAcceptor>,
-    permits: Arc<Semaphore>,
+    (permits, connections): (Arc<Semaphore>, Arc<Connections>),
     header_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -158,10 +263,6 @@ async fn accept_loop(
         if *shutdown.borrow() {
             return;
         }
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            _ = shutdown.changed() => return,
-        };
         let stream = tokio::select! {
             accepted = socket.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -174,11 +275,30 @@ async fn accept_loop(
             },
             _ = shutdown.changed() => return,
         };
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(TryAcquireError::Closed) => return,
+            Err(TryAcquireError::NoPermits) => {
+                if connections.shed_oldest_idle() {
+                    tracing::debug!("at capacity: shed the oldest idle connection");
+                }
+                tokio::select! {
+                    p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+                    _ = shutdown.changed() => return,
+                }
+            }
+        };
+        let registered = connections.register();
         let router = router.clone();
         let acceptor = acceptor.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            serve_connection(stream, router, acceptor, header_timeout, shutdown).await;
+            let connection = registered.connection.clone();
+            tokio::select! {
+                () = serve_connection(stream, router, &connection, acceptor, header_timeout, shutdown) => {}
+                () = registered.connection.shed.notified() => {}
+            }
+            drop(registered);
             drop(permit);
         });
     }
@@ -223,6 +343,7 @@ async fn accept_io(
 async fn serve_connection(
     stream: TcpStream,
     router: Router,
+    connection: &Arc<Connection>,
     acceptor: Option<TlsAcceptor>,
     header_timeout: Duration,
     shutdown: watch::Receiver<bool>,
@@ -236,10 +357,24 @@ async fn serve_connection(
     };
     match accepted {
         Some(Accepted::Plain(s)) => {
-            serve_http(TokioIo::new(s), router, header_timeout, shutdown).await
+            serve_http(
+                TokioIo::new(s),
+                router,
+                connection,
+                header_timeout,
+                shutdown,
+            )
+            .await
         }
         Some(Accepted::Tls(t)) => {
-            serve_http(TokioIo::new(*t), router, header_timeout, shutdown).await
+            serve_http(
+                TokioIo::new(*t),
+                router,
+                connection,
+                header_timeout,
+                shutdown,
+            )
+            .await
         }
         None => {}
     }
@@ -248,6 +383,7 @@ async fn serve_connection(
 async fn serve_http<I>(
     io: I,
     router: Router,
+    connection: &Arc<Connection>,
     header_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -258,7 +394,19 @@ async fn serve_http<I>(
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .max_buf_size(MAX_HEAD_BYTES);
-    let conn = builder.serve_connection(io, TowerToHyperService::new(router));
+    let connection = connection.clone();
+    // A request counts as in flight from its complete head to its response: such a connection
+    // is never shed.
+    let service = hyper::service::service_fn(move |request| {
+        let in_request = InRequest::new(&connection);
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request).await;
+            drop(in_request);
+            response
+        }
+    });
+    let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     let stopping = tokio::select! {
         _ = conn.as_mut() => false,

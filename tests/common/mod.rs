@@ -85,18 +85,14 @@ impl TestEnv {
     /// Waits for the browser script to finish and returns where it landed: the login may end
     /// (the callback was accepted) before curl has written its last words.
     pub fn wait_browser_landed(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let landed = std::fs::read_to_string(self.browser_landed()).unwrap_or_default();
-            if landed.starts_with("http") {
-                return landed;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the browser script never finished"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        poll(
+            "the browser script to finish",
+            Duration::from_secs(10),
+            || {
+                let landed = std::fs::read_to_string(self.browser_landed()).unwrap_or_default();
+                landed.starts_with("http").then_some(landed)
+            },
+        )
     }
 
     /// The last page the browser script landed on.
@@ -138,6 +134,7 @@ pub struct Running {
     pub child: Child,
     stderr: Arc<Mutex<String>>,
     stdout: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
@@ -146,27 +143,13 @@ impl Running {
         let stderr = Arc::new(Mutex::new(String::new()));
         let stdout = Arc::new(Mutex::new(String::new()));
         let pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let pipe = child.stdout.take().unwrap();
-        let sink = stdout.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
+        let err_reader = collect_lines(pipe, stderr.clone());
+        let out_reader = collect_lines(child.stdout.take().unwrap(), stdout.clone());
         Self {
             child,
             stderr,
             stdout,
+            readers: vec![err_reader, out_reader],
         }
     }
 
@@ -180,34 +163,16 @@ impl Running {
 
     /// Polls stderr until `pred` finds something, for up to 20 s.
     pub fn wait_stderr<T>(&self, what: &str, pred: impl Fn(&str) -> Option<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(v) = pred(&self.stderr()) {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let found = poll_for(Duration::from_secs(20), || pred(&self.stderr()));
+        found.unwrap_or_else(|| panic!("timed out waiting for {what}; stderr:\n{}", self.stderr()))
     }
 
     /// Polls stdout until a whole line arrives; returns the first line.
     pub fn wait_stdout_line(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(line) = self.stdout().lines().next() {
-                return line.to_owned();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no stdout line; stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let found = poll_for(Duration::from_secs(20), || {
+            self.stdout().lines().next().map(str::to_owned)
+        });
+        found.unwrap_or_else(|| panic!("no stdout line; stderr:\n{}", self.stderr()))
     }
 
     /// The authorize URL printed by `--no-browser`.
@@ -227,20 +192,13 @@ impl Running {
 
     /// Waits for exit (up to 30 s) and returns status, stdout, stderr.
     pub fn finish(mut self) -> (ExitStatus, String, String) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "process did not exit; stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        // Let the reader threads drain the pipes.
-        std::thread::sleep(Duration::from_millis(50));
+        let status = poll_for(Duration::from_secs(30), || self.child.try_wait().unwrap());
+        let status =
+            status.unwrap_or_else(|| panic!("process did not exit; stderr:\n{}", self.stderr()));
+        // The pipes close with the process: the readers end once they have read everything.
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
         (status, self.stdout(), self.stderr())
     }
 }
@@ -373,8 +331,7 @@ pub fn start_service_with(
     .args(extra);
     adjust(&mut cmd);
     let process = Running::spawn(cmd);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let ready = poll_for(Duration::from_secs(20), || {
         let healthy = || {
             Command::new("curl")
                 .args([
@@ -386,16 +343,10 @@ pub fn start_service_with(
                 .status()
                 .is_ok_and(|s| s.success())
         };
-        if token_path(env).exists() && healthy() {
-            return Served { process, port };
-        }
-        assert!(
-            Instant::now() < deadline,
-            "serve not ready: {}",
-            process.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        (token_path(env).exists() && healthy()).then_some(())
+    });
+    assert!(ready.is_some(), "serve not ready: {}", process.stderr());
+    Served { process, port }
 }
 
 impl StandIn {
@@ -446,4 +397,38 @@ impl TestEnv {
         .args(extra);
         cmd
     }
+}
+
+/// Polls `check` until it returns something, for up to `timeout`; fails naming `what`.
+pub fn poll<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+    poll_for(timeout, check).unwrap_or_else(|| panic!("timed out waiting for {what}"))
+}
+
+/// Polls `check` every 10 ms until it returns something or `timeout` passes: the one place
+/// tests wait for another process.
+pub fn poll_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Appends each line from `pipe` to `sink` until the pipe closes.
+fn collect_lines(
+    pipe: impl std::io::Read + Send + 'static,
+    sink: Arc<Mutex<String>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    })
 }
