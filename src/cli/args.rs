@@ -89,7 +89,7 @@ pub struct ServeArgs {
     /// Seconds a client may take to send its TLS hello or request head before it is dropped.
     #[arg(long, value_name = "SECONDS", default_value_t = Seconds(defaults::HEADER_TIMEOUT_SECS), value_parser = input::value_header_timeout)]
     pub header_timeout: Seconds,
-    /// Most connections served at once (more wait in the kernel's queue).
+    /// Most connections served at once; at the cap the oldest idle one is closed for a new one.
     #[arg(long, default_value_t = defaults::MAX_CONNECTIONS, value_parser = input::value_max_connections)]
     pub max_connections: usize,
 }

@@ -31,7 +31,11 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         host: config.listener.host,
     });
     let token_path = service::token_path()?;
-    service::write_token_file(&token_path, service.token())?;
+    let (path, token) = (token_path.clone(), service.clone());
+    // fsync and rename: off the async threads.
+    tokio::task::spawn_blocking(move || service::write_token_file(&path, token.token()))
+        .await
+        .map_err(|e| Error::internal("writing the token file", e))??;
     tracing::info!(port, addrs = ?listener.addrs(), "serving");
     eprintln!(
         "openrouter-pkce service listening on port {port} (token in {})",
