@@ -152,15 +152,6 @@ fn fake_service(
     let dir = env.home().join("runtime/openrouter-pkce");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("token"), "fake-token").unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
     let app = axum::Router::new()
         .route("/healthz", axum::routing::get(|| async { "" }))
         .fallback(move |request: axum::extract::Request| {
@@ -174,8 +165,8 @@ fn fake_service(
                 )
             }
         });
-    runtime.spawn(async move { axum::serve(listener, app).await });
-    (port, runtime)
+    let (addr, runtime) = serve_in_background(app);
+    (addr.port(), runtime)
 }
 
 const OPENROUTER: &str = "http://127.0.0.1:9";

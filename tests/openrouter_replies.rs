@@ -9,15 +9,6 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
 /// A fake OpenRouter whose exchange endpoint answers 200 with `body`.
 fn fake_openrouter(body: String) -> (String, tokio::runtime::Runtime) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let app = axum::Router::new().route(
         "/api/v1/auth/keys",
         axum::routing::post(move || {
@@ -25,8 +16,8 @@ fn fake_openrouter(body: String) -> (String, tokio::runtime::Runtime) {
             async move { body }
         }),
     );
-    runtime.spawn(async move { axum::serve(listener, app).await });
-    (url, runtime)
+    let (addr, runtime) = serve_in_background(app);
+    (format!("http://{addr}"), runtime)
 }
 
 fn exchange(env: &TestEnv, url: &str) -> (Option<i32>, String, String) {

@@ -56,12 +56,7 @@ pub async fn login(config: LoginConfig) -> Result<()> {
                 driver::run(&service, spec, config.presenter, deadline).await?
             }
             Probe::NotAnswering => {
-                return Err(Error::ServiceUnavailable {
-                    message: format!(
-                        "the openrouter-pkce service on port {} is not answering (stopped or overloaded?); restart it, or stop it to log in without it",
-                        config.listener.port
-                    ),
-                });
+                return Err(crate::service::client::not_answering(config.listener.port));
             }
             Probe::Absent => {
                 let options = LocalOptions {

@@ -44,6 +44,15 @@ pub enum Probe {
     Absent,
 }
 
+/// The error for a service on `port` that accepts connections but does not answer.
+pub fn not_answering(port: u16) -> Error {
+    Error::ServiceUnavailable {
+        message: format!(
+            "the openrouter-pkce service on port {port} is not answering (stopped or overloaded?); restart it, or stop it to log in without it"
+        ),
+    }
+}
+
 /// A running service that answered its health check.
 #[derive(Debug, Clone)]
 pub struct ServiceClient {
@@ -104,12 +113,7 @@ impl ServiceClient {
     }
 
     fn not_answering(&self) -> Error {
-        Error::ServiceUnavailable {
-            message: format!(
-                "the openrouter-pkce service on port {} is not answering (stopped or overloaded?); restart it, or stop it to log in without it",
-                self.port
-            ),
-        }
+        not_answering(self.port)
     }
 
     /// Sends `request` with the bearer token, bounded by `until`; reads a bounded reply.

@@ -432,3 +432,19 @@ fn collect_lines(
         }
     })
 }
+
+/// Serves `app` (a fake OpenRouter or service) on a free 127.0.0.1 port in a runtime of its own;
+/// it stops when the runtime is dropped.
+pub fn serve_in_background(app: axum::Router) -> (std::net::SocketAddr, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    (addr, runtime)
+}
