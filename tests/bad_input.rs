@@ -162,7 +162,7 @@ fn login_rejects_bad_ports_urls_and_choices() {
 }
 
 /// Values that used to abort the process (overflowing a deadline or a semaphore) are refused as
-/// bad input, before anything starts: no service, no token file, no listener.
+/// bad input, before anything starts: no service, no control socket, no listener.
 #[test]
 fn huge_flag_values_are_refused_not_aborts() {
     let env = TestEnv::new();
@@ -218,7 +218,8 @@ fn huge_flag_values_are_refused_not_aborts() {
     ];
     for (args, field) in cases {
         assert_refused(&env, &stand_in, args, None, field);
-        assert!(!token_path(&env).exists(), "{args:?} left a token file");
+        let socket = socket_path(&env, port.parse().unwrap());
+        assert!(!socket.exists(), "{args:?} left a control socket");
     }
 }
 

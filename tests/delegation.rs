@@ -144,14 +144,14 @@ fn a_hung_service_is_reported_as_not_answering_within_the_timeout() {
     assert!(took < Duration::from_secs(3 + 5), "took {took:?}");
 }
 
-/// A fake service on a port: answers /healthz, and `reply` for everything under /v1.
+/// A fake service for a free port: its control socket answers /healthz, and `reply` for
+/// everything under /v1. Nothing listens on the TCP port itself.
 fn fake_service(
     env: &TestEnv,
     reply: impl Fn(&str, &str) -> (u16, String) + Clone + Send + Sync + 'static,
 ) -> (u16, tokio::runtime::Runtime) {
-    let dir = env.home().join("runtime/openrouter-pkce");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("token"), "fake-token").unwrap();
+    private_runtime_dir(env);
+    let port = free_port();
     let app = axum::Router::new()
         .route("/healthz", axum::routing::get(|| async { "" }))
         .fallback(move |request: axum::extract::Request| {
@@ -165,8 +165,17 @@ fn fake_service(
                 )
             }
         });
-    let (addr, runtime) = serve_in_background(app);
-    (addr.port(), runtime)
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let path = socket_path(env, port);
+    let listener = runtime
+        .block_on(async { tokio::net::UnixListener::bind(&path) })
+        .unwrap();
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    (port, runtime)
 }
 
 const OPENROUTER: &str = "http://127.0.0.1:9";
@@ -210,9 +219,9 @@ fn each_refusal_from_the_service_maps_to_its_exit_code_and_message() {
         ),
         (
             401,
-            refusal("unauthorized", 9, "missing or wrong bearer token"),
+            refusal("unauthorized", 9, "not allowed"),
             9,
-            "did not accept our token",
+            "did not accept us",
         ),
         (
             503,
@@ -267,12 +276,10 @@ fn a_malformed_result_from_the_service_is_not_called_a_bad_bundle() {
 #[test]
 fn a_service_that_drops_the_connection_is_not_reported_as_stopping() {
     let env = TestEnv::new();
-    // Accepts, reads, and closes without an answer: a crashed service.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let dir = env.home().join("runtime/openrouter-pkce");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("token"), "fake-token").unwrap();
+    private_runtime_dir(&env);
+    let port = free_port();
+    // Answers its health check, then reads a request and closes without an answer: a crash.
+    let listener = std::os::unix::net::UnixListener::bind(socket_path(&env, port)).unwrap();
     std::thread::spawn(move || {
         use std::io::{Read, Write};
         for stream in listener.incoming() {

@@ -11,8 +11,12 @@ use common::*;
 
 /// Sends raw bytes and returns the response's status code (None if the connection failed).
 fn raw_status(port: u16, request: &[u8]) -> Option<u16> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    raw_status_over(TcpStream::connect(("127.0.0.1", port)).ok(), request)
+}
+
+/// [`raw_status`] over any stream (the control socket, say).
+fn raw_status_over<S: Read + Write>(stream: Option<S>, request: &[u8]) -> Option<u16> {
+    let mut s = stream?;
     // The server may answer and close before we finish writing a huge request; that is fine.
     let _ = s.write_all(request);
     let mut buf = [0u8; 64];
@@ -31,7 +35,6 @@ fn oversized_request_lines_headers_and_bodies_are_refused_and_the_service_lives_
     let stand_in = StandIn::start(&env, &[]);
     let served = start_service(&env, &stand_in, &[]);
     let port = served.port;
-    let token = std::fs::read_to_string(env.home().join("runtime/openrouter-pkce/token")).unwrap();
 
     let long_query = format!(
         "GET /callback/x?code={} HTTP/1.1\r\n{}\r\n",
@@ -62,31 +65,33 @@ fn oversized_request_lines_headers_and_bodies_are_refused_and_the_service_lives_
         "many headers: {status:?}"
     );
 
+    // The control API (on its socket) caps bodies, with or without a length.
+    let socket = socket_path(&env, port);
     let body = format!(r#"{{"exchange":true,"pad":"{}"}}"#, "p".repeat(100 * 1024));
     let post = format!(
-        "POST /v1/flows HTTP/1.1\r\n{}Authorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        host(port),
-        token.trim(),
+        "POST /v1/flows HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     assert_eq!(
-        raw_status(port, post.as_bytes()),
+        raw_status_over(
+            std::os::unix::net::UnixStream::connect(&socket).ok(),
+            post.as_bytes()
+        ),
         Some(413),
         "big JSON body"
     );
-
-    // The same without a length (chunked) is capped as it streams.
-    let mut chunked = format!(
-        "POST /v1/flows HTTP/1.1\r\n{}Authorization: Bearer {}\r\nTransfer-Encoding: chunked\r\n\r\n",
-        host(port),
-        token.trim()
-    );
+    let mut chunked =
+        "POST /v1/flows HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_owned();
     for _ in 0..40 {
         chunked.push_str(&format!("{:x}\r\n{}\r\n", 1024, "c".repeat(1024)));
     }
     chunked.push_str("0\r\n\r\n");
     assert_eq!(
-        raw_status(port, chunked.as_bytes()),
+        raw_status_over(
+            std::os::unix::net::UnixStream::connect(&socket).ok(),
+            chunked.as_bytes()
+        ),
         Some(413),
         "chunked body"
     );

@@ -151,7 +151,7 @@ proptest! {
         prop_assert_eq!(allowed, expected, "{}", host);
     }
 
-    /// Any Origin header at all keeps a request away from the control API, token or not.
+    /// Any Origin header at all keeps a request away from the control API.
     #[test]
     fn any_origin_is_refused_by_the_control_api(origin in "[ -~]{0,60}", path in prop_oneof![Just("/v1/flows"), Just("/healthz"), Just("/v1/flows/x")]) {
         let Ok(origin) = axum::http::HeaderValue::from_str(&origin) else { return Ok(()) };
@@ -238,18 +238,16 @@ fn control_api_status(path: &str, origin: axum::http::HeaderValue) -> axum::http
             url::Url::parse("http://127.0.0.1:9/").unwrap(),
             4321,
         );
-        let token = openrouter_pkce::secret::ControlToken::new("token-for-the-property-test");
-        let service = openrouter_pkce::service::Service::with_token(config, token);
+        let service = openrouter_pkce::service::Service::new(config);
         (runtime, service)
     });
     let request = axum::http::Request::post(path)
         .header("host", "localhost:4321")
-        .header("authorization", "Bearer token-for-the-property-test")
         .header("origin", origin)
         .body(axum::body::Body::from("{}"))
         .unwrap();
     runtime
-        .block_on(service.router().oneshot(request))
+        .block_on(service.control_router().oneshot(request))
         .unwrap()
         .status()
 }

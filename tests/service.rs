@@ -25,8 +25,9 @@ fn five_logins_at_once_through_one_service_get_distinct_keys() {
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&token_path(&env)), 0o600);
-        assert_eq!(mode(token_path(&env).parent().unwrap()), 0o700);
+        let socket = socket_path(&env, served.port);
+        assert_eq!(mode(&socket), 0o600);
+        assert_eq!(mode(socket.parent().unwrap()), 0o700);
     }
     let logins: Vec<Running> = (0..5)
         .map(|_| {
@@ -128,6 +129,7 @@ fn sigterm_fails_the_pending_login_and_exits_cleanly() {
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &[]);
     let served = start_service(&env, &stand_in, &[]);
+    let served_port = served.port;
     let mut cmd = env.command();
     cmd.args([
         "login",
@@ -147,7 +149,10 @@ fn sigterm_fails_the_pending_login_and_exits_cleanly() {
     let took = started.elapsed();
     assert!(status.success(), "serve exited with {status}: {stderr}");
     assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
-    assert!(!token_path(&env).exists(), "token file left behind");
+    assert!(
+        !socket_path(&env, served_port).exists(),
+        "control socket left behind"
+    );
     let (status, stdout, stderr) = waiter.finish();
     assert_eq!(status.code(), Some(8), "{stderr}");
     assert!(stdout.is_empty());
@@ -163,20 +168,22 @@ fn serve_on_a_busy_port_exits_with_port_in_use() {
     cmd.args(["serve", "--port", &port.to_string()]);
     let (status, _, stderr) = run(cmd);
     assert_eq!(status.code(), Some(7), "{stderr}");
-    assert!(!token_path(&env).exists());
+    assert!(!socket_path(&env, port).exists());
 }
 
 #[test]
-fn a_stale_token_file_without_a_service_falls_back_to_one_shot() {
+fn a_stale_control_socket_is_removed_and_the_login_runs_one_shot() {
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
-    std::fs::create_dir_all(token_path(&env).parent().unwrap()).unwrap();
-    std::fs::write(token_path(&env), "stale-token").unwrap();
+    let port = free_port();
+    private_runtime_dir(&env);
+    // A service that died: its socket is left behind, nobody listens on it.
+    drop(std::os::unix::net::UnixListener::bind(socket_path(&env, port)).unwrap());
     let mut cmd = env.command();
     cmd.args([
         "login",
         "--port",
-        &free_port().to_string(),
+        &port.to_string(),
         "--openrouter-url",
         &stand_in.url,
     ])
@@ -188,6 +195,10 @@ fn a_stale_token_file_without_a_service_falls_back_to_one_shot() {
         "{stderr}"
     );
     assert!(json(&stdout)["key"].is_string());
+    assert!(
+        !socket_path(&env, port).exists(),
+        "the stale socket is still there"
+    );
 }
 
 #[cfg(target_os = "linux")]
@@ -241,25 +252,24 @@ fn an_app_drives_the_control_api_and_the_service_opens_the_browser() {
     let served = start_service_with(&env, &stand_in, &[], |cmd| {
         cmd.env("BROWSER", &browser);
     });
-    let token = std::fs::read_to_string(token_path(&env)).unwrap();
-    let auth = format!("Authorization: Bearer {}", token.trim());
-    let base = format!("http://127.0.0.1:{}", served.port);
-    let out = std::process::Command::new("curl")
-        .args(["-sS", "-H", &auth, "-H", "Content-Type: application/json"])
-        .args([
-            "-d",
-            r#"{"exchange":true,"open_browser":true}"#,
-            &format!("{base}/v1/flows"),
-        ])
-        .output()
-        .unwrap();
-    let created = json(&String::from_utf8_lossy(&out.stdout));
+    let (code, body) = control(
+        &env,
+        served.port,
+        "POST",
+        "/v1/flows",
+        Some(r#"{"exchange":true,"open_browser":true}"#),
+    );
+    assert_eq!(code, 201, "{body}");
+    let created = json(&body);
     let id = created["id"].as_str().expect("a flow id").to_owned();
-    let out = std::process::Command::new("curl")
-        .args(["-sS", "-H", &auth, &format!("{base}/v1/flows/{id}?wait=20")])
-        .output()
-        .unwrap();
-    let status = json(&String::from_utf8_lossy(&out.stdout));
+    let (_, body) = control(
+        &env,
+        served.port,
+        "GET",
+        &format!("/v1/flows/{id}?wait=20"),
+        None,
+    );
+    let status = json(&body);
     assert_eq!(status["status"], "succeeded", "{status}");
     assert!(
         status["result"]["key"]

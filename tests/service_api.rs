@@ -1,22 +1,21 @@
-//! The service's control API and callback routing, driven through the Router with no socket.
+//! The service's control API (its socket's Router) and callback routing (its TCP port's Router),
+//! driven with no socket: requests under `/v1` go to the control Router, the rest to the port's.
 
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use openrouter_pkce::secret::ControlToken;
 use openrouter_pkce::service::{Service, ServiceConfig};
 use serde_json::Value;
 use tower::ServiceExt;
 
 const PORT: u16 = 4321;
-const TOKEN: &str = "test-control-token-0123456789";
 
 /// A service at the shipped defaults.
 fn service() -> Service {
     let config = ServiceConfig::new(url::Url::parse("http://127.0.0.1:9/").unwrap(), PORT);
-    Service::with_token(config, ControlToken::new(TOKEN))
+    Service::new(config)
 }
 
 fn request(method: &str, uri: &str) -> axum::http::request::Builder {
@@ -24,12 +23,20 @@ fn request(method: &str, uri: &str) -> axum::http::request::Builder {
         .method(method)
         .uri(uri)
         .header(header::HOST, format!("localhost:{PORT}"))
-        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
         .header(header::CONTENT_TYPE, "application/json")
 }
 
 async fn send(service: &Service, req: Request<Body>) -> (StatusCode, Value, String) {
-    let response = service.router().oneshot(req).await.unwrap();
+    let router = if req.uri().path().starts_with("/v1") {
+        service.control_router()
+    } else {
+        service.browser_router()
+    };
+    send_to(router, req).await
+}
+
+async fn send_to(router: axum::Router, req: Request<Body>) -> (StatusCode, Value, String) {
+    let response = router.oneshot(req).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -49,29 +56,22 @@ async fn create(service: &Service, body: &str) -> (StatusCode, Value) {
 }
 
 #[tokio::test]
-async fn missing_or_wrong_token_is_401() {
+async fn the_tcp_port_serves_no_control_api() {
     let s = service();
-    let req = Request::post("/v1/flows")
-        .header(header::HOST, format!("localhost:{PORT}"))
-        .body(Body::from("{}"))
-        .unwrap();
-    assert_eq!(send(&s, req).await.0, StatusCode::UNAUTHORIZED);
-    let req = Request::post("/v1/flows")
-        .header(header::HOST, format!("localhost:{PORT}"))
-        .header(header::AUTHORIZATION, "Bearer wrong")
-        .body(Body::from("{}"))
-        .unwrap();
-    assert_eq!(send(&s, req).await.0, StatusCode::UNAUTHORIZED);
-    let req = Request::get("/v1/flows/x")
-        .header(header::HOST, format!("localhost:{PORT}"))
-        .body(Body::empty())
-        .unwrap();
-    assert_eq!(send(&s, req).await.0, StatusCode::UNAUTHORIZED);
+    for (method, path) in [
+        ("POST", "/v1/flows"),
+        ("GET", "/v1/flows/x"),
+        ("DELETE", "/v1/flows/x"),
+    ] {
+        let req = request(method, path).body(Body::from("{}")).unwrap();
+        let (status, _, _) = send_to(s.browser_router(), req).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
+    }
     assert_eq!(s.pending(), 0);
 }
 
 #[tokio::test]
-async fn requests_with_an_origin_are_403_even_with_the_token() {
+async fn control_requests_with_an_origin_are_403() {
     let s = service();
     let req = request("POST", "/v1/flows")
         .header(header::ORIGIN, "https://evil.example")
@@ -79,11 +79,13 @@ async fn requests_with_an_origin_are_403_even_with_the_token() {
         .unwrap();
     assert_eq!(send(&s, req).await.0, StatusCode::FORBIDDEN);
     let req = Request::get("/healthz")
-        .header(header::HOST, format!("localhost:{PORT}"))
         .header(header::ORIGIN, "null")
         .body(Body::empty())
         .unwrap();
-    assert_eq!(send(&s, req).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        send_to(s.control_router(), req).await.0,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(s.pending(), 0);
 }
 
@@ -95,10 +97,9 @@ async fn a_foreign_host_is_refused() {
         format!("localhost:{}", PORT + 1),
         "attacker.localhost.example".to_owned(),
     ] {
-        let req = Request::post("/v1/flows")
+        let req = Request::get("/callback/x?code=c&state=s")
             .header(header::HOST, host.as_str())
-            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-            .body(Body::from("{}"))
+            .body(Body::empty())
             .unwrap();
         assert_eq!(
             send(&s, req).await.0,

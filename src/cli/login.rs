@@ -58,7 +58,7 @@ pub async fn login(config: LoginConfig) -> Result<()> {
             Probe::NotAnswering => {
                 return Err(crate::service::client::not_answering(config.listener.port));
             }
-            Probe::Absent => {
+            Probe::Absent | Probe::Stale => {
                 let options = LocalOptions {
                     openrouter,
                     port: config.listener.port,

@@ -10,7 +10,7 @@ use crate::server::listener::LoopbackListener;
 use crate::service::client::{Probe, ServiceClient};
 use crate::service::{self, Service, unit};
 
-/// `serve`: bind, write the token file, run until SIGINT/SIGTERM, clean up.
+/// `serve`: bind the port and the control socket, run until SIGINT/SIGTERM, clean up.
 pub async fn serve(config: ServeConfig) -> Result<()> {
     let port = config.listener.port;
     let listener = LoopbackListener::bind(port)
@@ -30,29 +30,45 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         scheme: config.listener.scheme,
         host: config.listener.host,
     });
-    let token_path = service::token_path()?;
-    let (path, token) = (token_path.clone(), service.clone());
-    // fsync and rename: off the async threads.
-    tokio::task::spawn_blocking(move || service::write_token_file(&path, token.token()))
-        .await
-        .map_err(|e| Error::internal("writing the token file", e))??;
-    tracing::info!(port, addrs = ?listener.addrs(), "serving");
-    eprintln!(
-        "openrouter-pkce service listening on port {port} (token in {})",
-        token_path.display()
-    );
-    service
-        .run(
-            listener,
-            Some(tls.config),
-            crate::sys::signal::interrupted(),
-        )
-        .await;
-    if let Err(e) = std::fs::remove_file(&token_path) {
-        tracing::warn!(error = %e, "could not remove the token file");
+    let socket_path = service::socket::socket_path(port)?;
+    #[cfg(unix)]
+    {
+        let path = socket_path.clone();
+        // Directory and socket checks, and the bind: off the async threads.
+        let control = tokio::task::spawn_blocking(move || service::socket::bind(&path))
+            .await
+            .map_err(|e| Error::internal("binding the control socket", e))??;
+        tracing::info!(
+            port,
+            addrs = ?listener.addrs(),
+            control_socket = %socket_path.display(),
+            "openrouter-pkce service listening"
+        );
+        service
+            .run(
+                listener,
+                Some(tls.config),
+                control,
+                crate::sys::signal::interrupted(),
+            )
+            .await;
+        if let Err(e) = std::fs::remove_file(&socket_path) {
+            tracing::warn!(error = %e, "could not remove the control socket");
+        }
+        tracing::info!("stopped");
+        Ok(())
     }
-    tracing::info!("stopped");
-    Ok(())
+    #[cfg(not(unix))]
+    {
+        let _ = (service, listener, tls);
+        Err(Error::bad_input(
+            "serve",
+            format!(
+                "a platform with Unix sockets; the control API ({}) is not available here yet",
+                socket_path.display()
+            ),
+        ))
+    }
 }
 
 #[derive(Serialize)]

@@ -89,6 +89,8 @@ struct Inner {
     table: Mutex<HashMap<String, Record>>,
     client: OnceCell<OpenRouterClient>,
     stopping: watch::Sender<bool>,
+    /// Woken each time a flow finishes, for [`Engine::settle`].
+    finished: tokio::sync::Notify,
 }
 
 /// The flow table. Cheap to clone; `Debug` shows no secrets.
@@ -117,6 +119,7 @@ impl Engine {
                 table: Mutex::new(HashMap::new()),
                 client: OnceCell::new(),
                 stopping: watch::channel(false).0,
+                finished: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -288,6 +291,7 @@ impl Engine {
             record.live = None;
             record.status.send_replace(status);
         }
+        self.inner.finished.notify_waiters();
     }
 
     /// A receiver that sees the flow's status change; `None` for an unknown id.
@@ -334,10 +338,26 @@ impl Engine {
         true
     }
 
-    /// Stops: refuses new flows and fails pending ones with "service stopping".
+    /// Stops: refuses new flows and fails those still waiting for their callback with "service
+    /// stopping". Flows whose code already arrived go on to finish their exchange.
     pub fn stop(&self) {
         self.inner.stopping.send_replace(true);
         self.inner.callbacks.fail_all(|| Error::ServiceStopping);
+    }
+
+    /// Waits until no flow is pending (after [`Engine::stop`]: until the exchanges already under
+    /// way have finished), or until `until`; returns whether all settled.
+    pub async fn settle(&self, until: Instant) -> bool {
+        loop {
+            // Created before the check, so a flow finishing in between still wakes us.
+            let finished = self.inner.finished.notified();
+            if self.pending() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(until, finished).await.is_err() {
+                return self.pending() == 0;
+            }
+        }
     }
 
     /// Removes finished flows older than the result TTL; returns how many were wiped.

@@ -1,9 +1,10 @@
-//! The CLI side of the service: find a running service on our port, and run logins through it
-//! as a [`FlowHost`], with the same wire types the service serves.
+//! The CLI side of the service: find a running service for our port through its control socket,
+//! and run logins through it as a [`FlowHost`], with the same wire types the service serves.
 //!
 //! Every request is bounded by the command's deadline; a service that does not answer is
 //! reported as not answering, and every refusal maps to the error (and exit code) it names.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,13 +16,12 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::flow::driver::FlowHost;
 use crate::flow::{CallbackScheme, FlowResult, FlowSpec, StartedFlow};
 use crate::pkce::ChallengeMethod;
-use crate::secret::ControlToken;
 use crate::service::api::{
     CreateFlowRequest, CreatedFlow, ErrorDoc, ErrorReply, FlowState, FlowStatusDoc,
 };
 
-/// How long the probe may take. Only paid when a token file exists; generous because a busy
-/// service's accept queue can hold us up for a while.
+/// How long the probe may take. The socket is the service's alone, so a flood on the TCP port
+/// cannot delay it; only a stopped or wedged service takes this long.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest single long-poll.
 const POLL: Duration = Duration::from_secs(25);
@@ -32,15 +32,17 @@ const CANCEL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest control-API reply read.
 const MAX_REPLY_BYTES: usize = 64 * 1024;
 
-/// What the probe found on the port.
+/// What the probe found for the port.
 #[derive(Debug)]
 pub enum Probe {
-    /// Our service answered its health check.
+    /// Our service answered its health check on its control socket.
     Ready(ServiceClient),
-    /// A token file exists and something accepted the connection but did not answer in time
-    /// (a stopped or overloaded service): not a reason to start a second listener.
+    /// The socket accepted the connection but the service did not answer in time (stopped or
+    /// wedged): not a reason to start a second listener.
     NotAnswering,
-    /// No service: no token file, or nothing (or not our service) answering on the port.
+    /// A socket of ours that refused connections (the service died): it was removed.
+    Stale,
+    /// No service: no socket, or one we must not trust (named on stderr).
     Absent,
 }
 
@@ -53,54 +55,74 @@ pub fn not_answering(port: u16) -> Error {
     }
 }
 
-/// A running service that answered its health check.
+/// A running service that answered its health check on its control socket.
 #[derive(Debug, Clone)]
 pub struct ServiceClient {
-    http: reqwest::Client,
-    base: Url,
-    token: Arc<ControlToken>,
+    socket: PathBuf,
     port: u16,
     openrouter: Url,
 }
 
 impl ServiceClient {
-    /// Looks for a service on `port` that runs logins against `openrouter`.
-    ///
-    /// No token file (the common case) costs one failed `open`; nothing touches the network.
+    /// Looks for a service on `port` that runs logins against `openrouter`, through its control
+    /// socket. No socket (the common case) costs one failed `lstat`; nothing touches the network.
     pub async fn probe(port: u16, openrouter: &Url, deadline: Instant) -> Result<Probe> {
-        let Ok(path) = crate::service::token_path() else {
-            return Ok(Probe::Absent);
+        let socket = super::socket::socket_path(port)?;
+        let client = Self {
+            socket,
+            port,
+            openrouter: openrouter.clone(),
         };
-        let Ok(token) = tokio::fs::read_to_string(path).await else {
-            return Ok(Probe::Absent);
-        };
-        let token = Arc::new(ControlToken::new(token.trim()));
-        // Plain HTTP on loopback: no certificate to trust, and only local processes can see it.
-        let base = Url::parse(&format!("http://127.0.0.1:{port}/"))
-            .map_err(|e| Error::internal("building the service URL", e))?;
-        let http = tokio::task::spawn_blocking(|| crate::sys::http::client_builder().build())
-            .await
-            .map_err(|e| Error::internal("building the HTTP client", e))?
-            .map_err(|e| Error::internal("building the HTTP client", e))?;
+        client.probe_socket(deadline).await
+    }
+
+    #[cfg(unix)]
+    async fn probe_socket(self, deadline: Instant) -> Result<Probe> {
+        use super::socket::{AtPath, inspect};
+        let path = self.socket.clone();
+        let found = tokio::task::spawn_blocking(move || match inspect(&path) {
+            AtPath::Nothing => Ok(None),
+            _ => Err(super::socket::client_problem(&path)),
+        })
+        .await
+        .map_err(|e| Error::internal("looking for the service", e))?;
+        match found {
+            Ok(None) => return Ok(Probe::Absent),
+            Err(Some(problem)) => {
+                eprintln!("Not using the openrouter-pkce service: {problem}.");
+                return Ok(Probe::Absent);
+            }
+            Err(None) => {}
+            Ok(Some(())) => {}
+        }
         let until = deadline.min(Instant::now() + PROBE_TIMEOUT);
-        let health = tokio::time::timeout_at(
+        let health = super::socket::request(
+            &self.socket,
+            hyper::Method::GET,
+            "/healthz",
+            None,
             until,
-            http.get(base.join("healthz").expect("a relative path"))
-                .send(),
+            MAX_REPLY_BYTES,
         )
         .await;
         Ok(match health {
-            Ok(Ok(reply)) if reply.status().is_success() => Probe::Ready(Self {
-                http,
-                base,
-                token,
-                port,
-                openrouter: openrouter.clone(),
-            }),
-            // Refused (a stale token file) or a stranger's answer: one-shot will name the holder.
+            Ok((200, _)) => Probe::Ready(self),
             Ok(_) => Probe::Absent,
+            Err(super::socket::RequestError::Connect(e))
+                if e.kind() == std::io::ErrorKind::ConnectionRefused =>
+            {
+                // The service died and left its socket: ours (checked above), so clear it.
+                let _ = std::fs::remove_file(&self.socket);
+                Probe::Stale
+            }
+            Err(super::socket::RequestError::Connect(_)) => Probe::Absent,
             Err(_) => Probe::NotAnswering,
         })
+    }
+
+    #[cfg(not(unix))]
+    async fn probe_socket(self, _deadline: Instant) -> Result<Probe> {
+        Ok(Probe::Absent)
     }
 
     /// The port the service listens on.
@@ -108,37 +130,42 @@ impl ServiceClient {
         self.port
     }
 
-    fn url(&self, path: &str) -> Url {
-        self.base.join(path).expect("control paths are relative")
-    }
-
     fn not_answering(&self) -> Error {
         not_answering(self.port)
     }
 
-    /// Sends `request` with the bearer token, bounded by `until`; reads a bounded reply.
+    /// Sends one request over the control socket, bounded by `until`; reads a bounded reply.
+    #[cfg(unix)]
     async fn send(
         &self,
-        request: reqwest::RequestBuilder,
+        method: hyper::Method,
+        uri: &str,
+        body: Option<Vec<u8>>,
         until: Instant,
     ) -> Result<(u16, String)> {
-        let exchange = async {
-            let reply = request.bearer_auth(self.token.secret()).send().await?;
-            let status = reply.status().as_u16();
-            let body = crate::sys::http::read_bounded(reply, MAX_REPLY_BYTES).await?;
-            Ok::<_, reqwest::Error>((status, body))
-        };
-        match tokio::time::timeout_at(until, exchange).await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(e)) => Err(Error::ServiceUnavailable {
+        use super::socket::RequestError;
+        match super::socket::request(&self.socket, method, uri, body, until, MAX_REPLY_BYTES).await
+        {
+            Ok(reply) => Ok(reply),
+            Err(RequestError::TimedOut) => Err(self.not_answering()),
+            Err(e) => Err(Error::ServiceUnavailable {
                 message: format!(
-                    "the openrouter-pkce service on port {} stopped answering: {}",
-                    self.port,
-                    crate::error::root_cause(&e)
+                    "the openrouter-pkce service on port {} stopped answering: {e}",
+                    self.port
                 ),
             }),
-            Err(_) => Err(self.not_answering()),
         }
+    }
+
+    #[cfg(not(unix))]
+    async fn send(
+        &self,
+        _method: hyper::Method,
+        _uri: &str,
+        _body: Option<Vec<u8>>,
+        _until: Instant,
+    ) -> Result<(u16, String)> {
+        Err(self.not_answering())
     }
 
     /// Reads a 2xx body as `T`, or maps the service's refusal.
@@ -151,7 +178,7 @@ impl ServiceClient {
             Ok(reply) => Err(self.refusal(reply.error)),
             Err(_) => Err(Error::ServiceUnavailable {
                 message: format!(
-                    "the process on port {} answered HTTP {status} with something that is not the openrouter-pkce control API",
+                    "the control socket for port {} answered HTTP {status} with something that is not the openrouter-pkce control API",
                     self.port
                 ),
             }),
@@ -172,7 +199,7 @@ impl ServiceClient {
             ),
             ErrorKind::Unauthorized => Error::ServiceUnavailable {
                 message: format!(
-                    "the openrouter-pkce service on port {port} did not accept our token ({}); is the token file from another service?",
+                    "the openrouter-pkce service on port {port} did not accept us: {}",
                     error.message
                 ),
             },
@@ -236,8 +263,11 @@ impl FlowHost for ServiceClient {
             openrouter_url: Some(self.openrouter.clone()),
             ..CreateFlowRequest::default()
         };
-        let post = self.http.post(self.url("v1/flows")).json(&request);
-        let (status, body) = self.send(post, deadline).await?;
+        let body = serde_json::to_vec(&request)
+            .map_err(|e| Error::internal("encoding the login request", e))?;
+        let (status, body) = self
+            .send(hyper::Method::POST, "/v1/flows", Some(body), deadline)
+            .await?;
         let created: CreatedFlow = self.read(status, &body)?;
         let started = StartedFlow {
             id: created.id,
@@ -267,12 +297,9 @@ impl FlowHost for ServiceClient {
                 });
             }
             let wait = left.saturating_sub(ANSWER_GRACE).min(POLL);
-            let get = self.http.get(self.url(&format!(
-                "v1/flows/{}?wait={:.3}",
-                flow.id,
-                wait.as_secs_f64()
-            )));
-            let (status, body) = self.send(get, Instant::now() + wait + ANSWER_GRACE).await?;
+            let uri = format!("/v1/flows/{}?wait={:.3}", flow.id, wait.as_secs_f64());
+            let until = Instant::now() + wait + ANSWER_GRACE;
+            let (status, body) = self.send(hyper::Method::GET, &uri, None, until).await?;
             let doc: FlowStatusDoc = self.read(status, &body)?;
             match doc.status {
                 FlowState::Pending => continue,
@@ -300,8 +327,9 @@ impl FlowHost for ServiceClient {
     }
 
     async fn cancel(&self, flow: &StartedFlow) {
-        let delete = self.http.delete(self.url(&format!("v1/flows/{}", flow.id)));
-        if let Err(e) = self.send(delete, Instant::now() + CANCEL_TIMEOUT).await {
+        let uri = format!("/v1/flows/{}", flow.id);
+        let until = Instant::now() + CANCEL_TIMEOUT;
+        if let Err(e) = self.send(hyper::Method::DELETE, &uri, None, until).await {
             tracing::warn!(error = %e, "could not cancel the service's flow");
         }
     }

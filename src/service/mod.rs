@@ -1,14 +1,16 @@
 //! The background service: the flow table ([`Engine`]) behind one listener, many concurrent
 //! logins, and the control API ([`api`]) that apps and the CLI ([`client`]) drive it through.
 //!
-//! Callbacks are routed by the same registry and routes as the one-shot commands; this module
-//! adds the `/v1` endpoints, their bearer token, the result sweeper and shutdown.
+//! The TCP port serves browsers only (callbacks, pages, an empty `/healthz`); the control API
+//! is served on a Unix socket in the user's private runtime directory ([`socket`]), so only the
+//! user can drive it. Callbacks are routed by the same registry and routes as the one-shot
+//! commands; this module adds the `/v1` endpoints, the result sweeper and shutdown.
 
 pub mod api;
 pub mod client;
+pub mod socket;
 pub mod unit;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,10 +24,9 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 use url::Url;
 
-use crate::error::{ErrorKind, Result};
+use crate::error::ErrorKind;
 use crate::flow::engine::{Engine, EngineConfig, FlowStatus, StartRefused};
 use crate::flow::{CallbackHost, CallbackScheme, FlowSpec};
-use crate::secret::ControlToken;
 use api::{CreateFlowRequest, CreatedFlow, ErrorDoc, ErrorReply, FlowState, FlowStatusDoc};
 
 /// How the service runs; validated by the CLI layer.
@@ -53,7 +54,6 @@ impl ServiceConfig {
 struct Inner {
     config: ServiceConfig,
     engine: Engine,
-    token: ControlToken,
 }
 
 /// The service's shared state. Cheap to clone; `Debug` shows no secrets.
@@ -71,26 +71,12 @@ impl std::fmt::Debug for Service {
 }
 
 impl Service {
-    /// A service with a fresh random control token.
+    /// A service with an empty flow table.
     pub fn new(config: ServiceConfig) -> Self {
-        Self::with_token(config, ControlToken::new(crate::pkce::new_state().secret()))
-    }
-
-    /// A service with the given control token (tests).
-    pub fn with_token(config: ServiceConfig, token: ControlToken) -> Self {
         let engine = Engine::new(config.engine.clone());
         Self {
-            inner: Arc::new(Inner {
-                config,
-                engine,
-                token,
-            }),
+            inner: Arc::new(Inner { config, engine }),
         }
-    }
-
-    /// The control token callers must present.
-    pub fn token(&self) -> &ControlToken {
-        &self.inner.token
     }
 
     /// The flow table.
@@ -103,25 +89,30 @@ impl Service {
         self.inner.engine.pending()
     }
 
-    /// The whole Router: callbacks (shared with one-shot mode) plus the control API.
-    pub fn router(&self) -> Router {
+    /// The TCP port's Router, for browsers: callbacks (shared with one-shot mode) and an empty
+    /// `/healthz`. `/v1` is not here (404).
+    pub fn browser_router(&self) -> Router {
         let port = self.inner.config.engine.port;
-        let control = Router::new()
-            .route("/v1/flows", post(create_flow))
-            .route("/v1/flows/{id}", get(get_flow).delete(delete_flow))
-            .layer(axum::middleware::from_fn_with_state(
-                self.clone(),
-                require_token,
-            ))
+        let health = Router::new()
             .route("/healthz", get(|| async { StatusCode::OK }))
-            .layer(axum::middleware::from_fn(refuse_cross_origin))
-            .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY_BYTES))
             .layer(axum::middleware::from_fn_with_state(
                 port,
                 crate::server::guard::require_local_host,
-            ))
-            .with_state(self.clone());
-        crate::server::callback::router(self.inner.engine.callbacks().clone(), port).merge(control)
+            ));
+        crate::server::callback::router(self.inner.engine.callbacks().clone(), port).merge(health)
+    }
+
+    /// The control socket's Router: the `/v1` API and `/healthz`. Who may connect is decided by
+    /// the socket's directory, its mode and the peer's uid; a request with `Origin` (a web page
+    /// reaching it through some proxy) is still refused.
+    pub fn control_router(&self) -> Router {
+        Router::new()
+            .route("/v1/flows", post(create_flow))
+            .route("/v1/flows/{id}", get(get_flow).delete(delete_flow))
+            .route("/healthz", get(|| async { StatusCode::OK }))
+            .layer(axum::middleware::from_fn(refuse_cross_origin))
+            .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY_BYTES))
+            .with_state(self.clone())
     }
 
     /// Stops: refuses new flows, fails pending ones with "service stopping" for their waiters.
@@ -196,15 +187,21 @@ impl Service {
         })
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then stops within the drain bound.
+    /// Serves browsers on `listener` and the control API on `control` until `shutdown`
+    /// resolves. Then: no new flows; flows still waiting for a callback fail with
+    /// `service_stopping`; flows already exchanging finish (within [`SHUTDOWN_EXCHANGE`]) and
+    /// hand their result to their waiters; open requests drain before the sockets close.
     pub async fn run(
         &self,
         listener: crate::server::listener::LoopbackListener,
         tls: Option<Arc<rustls::ServerConfig>>,
+        #[cfg(unix)] control: std::os::unix::net::UnixListener,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        let (stop_listener, stop_rx) = watch::channel(false);
-        let server = tokio::spawn(listener.serve(self.router(), tls, stop_rx));
+        let (stop_listeners, stop_rx) = watch::channel(false);
+        let server = tokio::spawn(listener.serve(self.browser_router(), tls, stop_rx.clone()));
+        #[cfg(unix)]
+        let control = tokio::spawn(socket::serve(control, self.control_router(), stop_rx));
         let sweeper = {
             let service = self.clone();
             tokio::spawn(async move {
@@ -218,13 +215,21 @@ impl Service {
         shutdown.await;
         tracing::info!("stopping");
         self.stop();
-        // Give long-polls a moment to carry the "stopping" result out before connections close.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let _ = stop_listener.send(true);
+        let until = tokio::time::Instant::now() + SHUTDOWN_EXCHANGE;
+        if !self.inner.engine.settle(until).await {
+            tracing::warn!("stopping with exchanges still under way");
+        }
+        // Long-polls see the final status at once; the drain lets them write it out.
+        let _ = stop_listeners.send(true);
         let _ = server.await;
+        #[cfg(unix)]
+        let _ = control.await;
         sweeper.abort();
     }
 }
+
+/// How long a stopping service lets exchanges already under way finish.
+pub const SHUTDOWN_EXCHANGE: Duration = Duration::from_secs(5);
 
 /// The status document for a flow (the only place results are exposed).
 fn status_doc(status: &FlowStatus) -> FlowStatusDoc {
@@ -356,24 +361,6 @@ fn unknown_flow() -> Response {
     .into_response()
 }
 
-/// Middleware: every `/v1` request must carry `Authorization: Bearer <token>`.
-async fn require_token(State(service): State<Service>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "));
-    match presented {
-        Some(token) if service.inner.token.ct_eq(token.trim()) => next.run(request).await,
-        _ => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorKind::Unauthorized,
-            "missing or wrong bearer token",
-        )
-        .into_response(),
-    }
-}
-
 /// Middleware: browsers add `Origin` to cross-site requests; no web page may use this API.
 async fn refuse_cross_origin(request: Request, next: Next) -> Response {
     if request.headers().contains_key(header::ORIGIN) {
@@ -385,19 +372,6 @@ async fn refuse_cross_origin(request: Request, next: Next) -> Response {
         .into_response();
     }
     next.run(request).await
-}
-
-/// The token file's path: `$XDG_RUNTIME_DIR/openrouter-pkce/token` (or the state dir).
-pub fn token_path() -> Result<PathBuf> {
-    Ok(crate::sys::paths::runtime_dir()?.join("token"))
-}
-
-/// Writes the control token (dir 0700, file 0600, atomic).
-pub fn write_token_file(path: &std::path::Path, token: &ControlToken) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        crate::sys::files::create_private_dir(dir)?;
-    }
-    crate::sys::files::write_private_atomic(path, token.secret().as_bytes())
 }
 
 #[cfg(test)]

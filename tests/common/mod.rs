@@ -302,12 +302,54 @@ pub struct Served {
     pub port: u16,
 }
 
-/// The service's token file under this env's runtime dir.
-pub fn token_path(env: &TestEnv) -> PathBuf {
-    env.home().join("runtime/openrouter-pkce/token")
+/// The service's control socket for `port` under this env's runtime dir.
+pub fn socket_path(env: &TestEnv, port: u16) -> PathBuf {
+    env.home()
+        .join(format!("runtime/openrouter-pkce/control-{port}.sock"))
 }
 
-/// Starts `serve` against the stand-in; returns once the token file exists and /healthz answers.
+/// The service's private runtime directory (created 0700, as the service would).
+pub fn private_runtime_dir(env: &TestEnv) -> PathBuf {
+    let dir = env.home().join("runtime/openrouter-pkce");
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&dir).unwrap();
+    dir
+}
+
+/// One control-API request over the service's socket with curl: (HTTP status, body).
+pub fn control(
+    env: &TestEnv,
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        method,
+        "--unix-socket",
+    ])
+    .arg(socket_path(env, port));
+    if let Some(body) = body {
+        cmd.args(["-H", "Content-Type: application/json", "-d", body]);
+    }
+    let out = cmd.arg(format!("http://localhost{path}")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (status.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+/// Starts `serve` against the stand-in; returns once its control socket exists and /healthz
+/// answers on the port.
 pub fn start_service(env: &TestEnv, stand_in: &StandIn, extra: &[&str]) -> Served {
     start_service_with(env, stand_in, extra, |_| {})
 }
@@ -343,7 +385,7 @@ pub fn start_service_with(
                 .status()
                 .is_ok_and(|s| s.success())
         };
-        (token_path(env).exists() && healthy()).then_some(())
+        (socket_path(env, port).exists() && healthy()).then_some(())
     });
     assert!(ready.is_some(), "serve not ready: {}", process.stderr());
     Served { process, port }
