@@ -115,17 +115,17 @@ pub struct ServiceArgs {
 #[derive(Debug, Subcommand)]
 pub enum ServiceAction {
     /// Write the unit (or agent) that runs `serve`, and say how to start it.
-    Install(ServiceUnitArgs),
+    Install(ServiceInstallArgs),
     /// Remove the unit (or agent).
-    Uninstall(ServiceUnitArgs),
+    Uninstall(ServiceUninstallArgs),
     /// Show whether the unit is installed and whether a service answers.
-    Status(ServiceUnitArgs),
+    Status(ServiceStatusArgs),
 }
 
-/// Flags shared by the service actions.
+/// `service install` flags.
 #[derive(Debug, Args)]
-pub struct ServiceUnitArgs {
-    /// Only print what would be written or removed.
+pub struct ServiceInstallArgs {
+    /// Only print the unit that would be written.
     #[arg(long)]
     pub print: bool,
     /// Port the service listens on.
@@ -134,6 +134,22 @@ pub struct ServiceUnitArgs {
     /// OpenRouter base URL for the service (left out when default).
     #[arg(long, value_parser = input::value_openrouter_url)]
     pub openrouter_url: Option<Url>,
+}
+
+/// `service uninstall` flags.
+#[derive(Debug, Args)]
+pub struct ServiceUninstallArgs {
+    /// Only print what would be removed.
+    #[arg(long)]
+    pub print: bool,
+}
+
+/// `service status` flags.
+#[derive(Debug, Args)]
+pub struct ServiceStatusArgs {
+    /// Port to check (default: the installed unit's, else 3000).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
 }
 
 /// Where OpenRouter is.
@@ -282,6 +298,9 @@ pub struct MockServerArgs {
     /// The HTTP status for --fail-exchanges (500-599).
     #[arg(long, default_value_t = 503, value_parser = clap::value_parser!(u16).range(500..=599))]
     pub fail_status: u16,
+    /// Milliseconds each exchange takes before it answers (a slow OpenRouter; at most 60000).
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub exchange_delay_ms: u64,
     /// The management key create-code accepts.
     #[arg(long, default_value = crate::openrouter::standin::DEFAULT_MANAGEMENT_KEY, hide_default_value = true)]
     pub management_key: ApiKey,

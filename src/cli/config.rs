@@ -156,8 +156,8 @@ pub struct ServiceConfig {
     pub action: ServiceVerb,
     /// Only print.
     pub print: bool,
-    /// The service's port.
-    pub port: u16,
+    /// The service's port (`status` without `--port`: the installed unit's).
+    pub port: Option<u16>,
     /// `--openrouter-url` for the unit, if not the default.
     pub openrouter_url: Option<Url>,
 }
@@ -199,19 +199,26 @@ impl Config {
             }),
             Command::CreateCode(a) => Config::CreateCode(create_code_config(a)?),
             Command::Serve(a) => Config::Serve(serve_config(a)?),
-            Command::Service(a) => {
-                let (action, args) = match a.action {
-                    ServiceAction::Install(a) => (ServiceVerb::Install, a),
-                    ServiceAction::Uninstall(a) => (ServiceVerb::Uninstall, a),
-                    ServiceAction::Status(a) => (ServiceVerb::Status, a),
-                };
-                Config::Service(ServiceConfig {
-                    action,
-                    print: args.print,
-                    port: args.port,
-                    openrouter_url: args.openrouter_url,
-                })
-            }
+            Command::Service(a) => Config::Service(match a.action {
+                ServiceAction::Install(a) => ServiceConfig {
+                    action: ServiceVerb::Install,
+                    print: a.print,
+                    port: Some(a.port),
+                    openrouter_url: a.openrouter_url,
+                },
+                ServiceAction::Uninstall(a) => ServiceConfig {
+                    action: ServiceVerb::Uninstall,
+                    print: a.print,
+                    port: None,
+                    openrouter_url: None,
+                },
+                ServiceAction::Status(a) => ServiceConfig {
+                    action: ServiceVerb::Status,
+                    print: false,
+                    port: a.port,
+                    openrouter_url: None,
+                },
+            }),
             Command::Trust(a) => Config::Trust {
                 action: if a.uninstall {
                     TrustAction::Uninstall
@@ -235,6 +242,7 @@ impl Config {
                     },
                     fail_exchanges: a.fail_exchanges,
                     fail_status: a.fail_status,
+                    exchange_delay: Duration::from_millis(a.exchange_delay_ms),
                     management_key: a.management_key,
                 },
             },

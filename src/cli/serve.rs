@@ -78,7 +78,7 @@ struct Installed {
 
 #[derive(Serialize)]
 struct Removed {
-    removed: String,
+    removed: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -91,15 +91,17 @@ struct Status {
 
 /// `service install|uninstall|status`.
 pub async fn service_action(config: ServiceConfig) -> Result<()> {
-    let port = config.port;
     let url = config.openrouter_url.as_ref().map(|u| u.to_string());
-    let serve_args = unit::serve_args(port, url.as_deref());
+    let install_port = config.port.unwrap_or(crate::defaults::PORT);
+    let serve_args = unit::serve_args(install_port, url.as_deref());
     let Some(manager) = unit::manager() else {
         return Err(unit::unsupported(&serve_args));
     };
     let path = unit::unit_path(manager)?;
     let exe = std::env::current_exe().map_err(|e| Error::internal("finding this executable", e))?;
     let text = unit::unit_text(manager, &exe, &serve_args);
+    // Unit files are small; reading one on the async thread is not worth a hop.
+    let installed_text = std::fs::read_to_string(&path).ok();
     match (config.action, config.print) {
         (ServiceVerb::Install, true) => {
             eprintln!("Would write {}:", path.display());
@@ -132,16 +134,21 @@ pub async fn service_action(config: ServiceConfig) -> Result<()> {
                     unit::stop_hint(manager, &path)
                 ),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    eprintln!("Nothing to remove: {} does not exist.", path.display())
+                    eprintln!("Nothing to remove: {} does not exist.", path.display());
+                    return print_json(&Removed { removed: None });
                 }
                 Err(e) => return Err(Error::internal(format!("removing {}", path.display()), e)),
             }
             print_json(&Removed {
-                removed: path.display().to_string(),
+                removed: Some(path.display().to_string()),
             })
         }
         (ServiceVerb::Status, _) => {
-            let installed = path.exists();
+            let installed = installed_text.is_some();
+            let port = config
+                .port
+                .or_else(|| installed_text.as_deref().and_then(unit::port_in_unit))
+                .unwrap_or(crate::defaults::PORT);
             let openrouter = config.openrouter_url.clone().unwrap_or_else(|| {
                 crate::input::parse_openrouter_url(crate::defaults::OPENROUTER_URL)
                     .expect("the default URL is valid")

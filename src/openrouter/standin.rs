@@ -39,6 +39,8 @@ pub struct StandInOptions {
     pub fail_exchanges: u32,
     /// The 5xx status for those failures.
     pub fail_status: u16,
+    /// How long each exchange takes before it answers (a slow OpenRouter).
+    pub exchange_delay: std::time::Duration,
     /// The bearer create-code accepts.
     pub management_key: ApiKey,
 }
@@ -49,6 +51,7 @@ impl Default for StandInOptions {
             consent: Consent::Ask,
             fail_exchanges: 0,
             fail_status: 503,
+            exchange_delay: std::time::Duration::ZERO,
             management_key: ApiKey::new(DEFAULT_MANAGEMENT_KEY),
         }
     }
@@ -309,6 +312,9 @@ fn deny(request: ConsentRequest) -> Response {
 }
 
 async fn exchange(State(s): State<StandIn>, body: String) -> Response {
+    if !s.options.exchange_delay.is_zero() {
+        tokio::time::sleep(s.options.exchange_delay).await;
+    }
     {
         let mut ledger = s.ledger();
         ledger.exchange_requests += 1;

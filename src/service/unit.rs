@@ -30,9 +30,15 @@ pub fn manager() -> Option<Manager> {
     }
 }
 
-/// The arguments `serve` is started with.
+/// The arguments `serve` is started with (JSON logs: a service manager reads them).
 pub fn serve_args(port: u16, openrouter_url: Option<&str>) -> Vec<String> {
-    let mut args = vec!["serve".to_owned(), "--port".to_owned(), port.to_string()];
+    let mut args = vec![
+        "serve".to_owned(),
+        "--port".to_owned(),
+        port.to_string(),
+        "--log-format".to_owned(),
+        "json".to_owned(),
+    ];
     if let Some(url) = openrouter_url {
         args.push("--openrouter-url".to_owned());
         args.push(url.to_owned());
@@ -52,15 +58,41 @@ pub fn unit_path(manager: Manager) -> Result<PathBuf> {
     })
 }
 
+/// One ExecStart word: `%` (specifiers) and `$` (variable expansion) doubled so systemd takes
+/// them literally, and quoted when it holds anything but plain path characters.
 fn systemd_quote(arg: &str) -> String {
+    let escaped = arg.replace('%', "%%").replace('$', "$$");
     if arg
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "/-_.:=".contains(c))
     {
-        arg.to_owned()
+        escaped
     } else {
-        format!("\"{}\"", arg.replace('\\', "\\\\").replace('"', "\\\""))
+        format!("\"{}\"", escaped.replace('\\', "\\\\").replace('"', "\\\""))
     }
+}
+
+/// The `--port` of the `serve` command in an installed unit's text, if it names one.
+pub fn port_in_unit(text: &str) -> Option<u16> {
+    let exec = text
+        .lines()
+        .find(|l| l.starts_with("ExecStart=") || l.contains("<string>--port</string>"))?;
+    if exec.starts_with("ExecStart=") {
+        let mut words = exec.split_whitespace();
+        words.find(|w| *w == "--port")?;
+        return words.next()?.trim_matches('"').parse().ok();
+    }
+    // launchd: the <string> after <string>--port</string>.
+    let mut lines = text
+        .lines()
+        .skip_while(|l| !l.contains("<string>--port</string>"));
+    lines.next()?;
+    let value = lines.next()?.trim();
+    value
+        .strip_prefix("<string>")?
+        .strip_suffix("</string>")?
+        .parse()
+        .ok()
 }
 
 /// The unit text for `manager` running `exe` with `args`.
@@ -74,7 +106,7 @@ pub fn unit_text(manager: Manager, exe: &Path, args: &[String]) -> String {
             }
             format!(
                 "[Unit]\nDescription=openrouter-pkce login service (OAuth PKCE callbacks on localhost)\n\n\
-                 [Service]\nExecStart={command}\nRestart=on-failure\n\n[Install]\nWantedBy=default.target\n"
+                 [Service]\nExecStart={command}\nEnvironment=NO_COLOR=1\nRestart=on-failure\n\n[Install]\nWantedBy=default.target\n"
             )
         }
         Manager::Launchd => {
@@ -149,10 +181,28 @@ mod tests {
             &serve_args(3000, None),
         );
         assert!(
-            text.contains("ExecStart=\"/opt/my tools/openrouter-pkce\" serve --port 3000\n"),
+            text.contains(
+                "ExecStart=\"/opt/my tools/openrouter-pkce\" serve --port 3000 --log-format json\n"
+            ),
             "{text}"
         );
+        assert!(text.contains("Environment=NO_COLOR=1\n"), "{text}");
         assert!(text.contains("WantedBy=default.target"));
+        assert_eq!(port_in_unit(&text), Some(3000));
+    }
+
+    #[test]
+    fn systemd_specifiers_and_variables_are_taken_literally() {
+        let text = unit_text(
+            Manager::Systemd,
+            Path::new("/home/a%h/$HOME/openrouter-pkce"),
+            &serve_args(3002, Some("https://x.example/%i/$USER/")),
+        );
+        let exec = text.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
+        assert!(exec.contains("/home/a%%h/$$HOME/openrouter-pkce"), "{exec}");
+        assert!(exec.contains("https://x.example/%%i/$$USER/"), "{exec}");
+        assert!(!exec.replace("%%", "").contains('%'), "{exec}");
+        assert_eq!(port_in_unit(&text), Some(3002));
     }
 
     #[test]
@@ -170,5 +220,6 @@ mod tests {
         ] {
             assert!(text.contains(part), "{part} missing: {text}");
         }
+        assert_eq!(port_in_unit(&text), Some(3001));
     }
 }
