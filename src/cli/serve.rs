@@ -31,44 +31,31 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         host: config.listener.host,
     });
     let socket_path = service::socket::socket_path(port)?;
+    let path = socket_path.clone();
+    // Directory and socket checks, and the bind: off the async threads.
+    let control = tokio::task::spawn_blocking(move || service::socket::bind(&path))
+        .await
+        .map_err(|e| Error::internal("binding the control socket", e))??;
+    tracing::info!(
+        port,
+        addrs = ?listener.addrs(),
+        control_socket = %socket_path.display(),
+        "openrouter-pkce service listening"
+    );
+    service
+        .run(
+            listener,
+            Some(tls.config),
+            control,
+            crate::sys::signal::interrupted(),
+        )
+        .await;
     #[cfg(unix)]
-    {
-        let path = socket_path.clone();
-        // Directory and socket checks, and the bind: off the async threads.
-        let control = tokio::task::spawn_blocking(move || service::socket::bind(&path))
-            .await
-            .map_err(|e| Error::internal("binding the control socket", e))??;
-        tracing::info!(
-            port,
-            addrs = ?listener.addrs(),
-            control_socket = %socket_path.display(),
-            "openrouter-pkce service listening"
-        );
-        service
-            .run(
-                listener,
-                Some(tls.config),
-                control,
-                crate::sys::signal::interrupted(),
-            )
-            .await;
-        if let Err(e) = std::fs::remove_file(&socket_path) {
-            tracing::warn!(error = %e, "could not remove the control socket");
-        }
-        tracing::info!("stopped");
-        Ok(())
+    if let Err(e) = std::fs::remove_file(&socket_path) {
+        tracing::warn!(error = %e, "could not remove the control socket");
     }
-    #[cfg(not(unix))]
-    {
-        let _ = (service, listener, tls);
-        Err(Error::bad_input(
-            "serve",
-            format!(
-                "a platform with Unix sockets; the control API ({}) is not available here yet",
-                socket_path.display()
-            ),
-        ))
-    }
+    tracing::info!("stopped");
+    Ok(())
 }
 
 #[derive(Serialize)]

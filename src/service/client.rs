@@ -76,24 +76,18 @@ impl ServiceClient {
         client.probe_socket(deadline).await
     }
 
-    #[cfg(unix)]
     async fn probe_socket(self, deadline: Instant) -> Result<Probe> {
-        use super::socket::{AtPath, inspect};
         let path = self.socket.clone();
-        let found = tokio::task::spawn_blocking(move || match inspect(&path) {
-            AtPath::Nothing => Ok(None),
-            _ => Err(super::socket::client_problem(&path)),
-        })
-        .await
-        .map_err(|e| Error::internal("looking for the service", e))?;
+        let found = tokio::task::spawn_blocking(move || super::socket::locate(&path))
+            .await
+            .map_err(|e| Error::internal("looking for the service", e))?;
         match found {
             Ok(None) => return Ok(Probe::Absent),
-            Err(Some(problem)) => {
+            Ok(Some(_)) => {}
+            Err(problem) => {
                 eprintln!("Not using the openrouter-pkce service: {problem}.");
                 return Ok(Probe::Absent);
             }
-            Err(None) => {}
-            Ok(Some(())) => {}
         }
         let until = deadline.min(Instant::now() + PROBE_TIMEOUT);
         let health = super::socket::request(
@@ -112,17 +106,12 @@ impl ServiceClient {
                 if e.kind() == std::io::ErrorKind::ConnectionRefused =>
             {
                 // The service died and left its socket: ours (checked above), so clear it.
-                let _ = std::fs::remove_file(&self.socket);
+                super::socket::remove_stale(&self.socket);
                 Probe::Stale
             }
             Err(super::socket::RequestError::Connect(_)) => Probe::Absent,
             Err(_) => Probe::NotAnswering,
         })
-    }
-
-    #[cfg(not(unix))]
-    async fn probe_socket(self, _deadline: Instant) -> Result<Probe> {
-        Ok(Probe::Absent)
     }
 
     /// The port the service listens on.
@@ -135,7 +124,6 @@ impl ServiceClient {
     }
 
     /// Sends one request over the control socket, bounded by `until`; reads a bounded reply.
-    #[cfg(unix)]
     async fn send(
         &self,
         method: hyper::Method,
@@ -155,17 +143,6 @@ impl ServiceClient {
                 ),
             }),
         }
-    }
-
-    #[cfg(not(unix))]
-    async fn send(
-        &self,
-        _method: hyper::Method,
-        _uri: &str,
-        _body: Option<Vec<u8>>,
-        _until: Instant,
-    ) -> Result<(u16, String)> {
-        Err(self.not_answering())
     }
 
     /// Reads a 2xx body as `T`, or maps the service's refusal.

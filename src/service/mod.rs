@@ -195,12 +195,11 @@ impl Service {
         &self,
         listener: crate::server::listener::LoopbackListener,
         tls: Option<Arc<rustls::ServerConfig>>,
-        #[cfg(unix)] control: std::os::unix::net::UnixListener,
+        control: socket::ControlListener,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         let (stop_listeners, stop_rx) = watch::channel(false);
         let server = tokio::spawn(listener.serve(self.browser_router(), tls, stop_rx.clone()));
-        #[cfg(unix)]
         let control = tokio::spawn(socket::serve(control, self.control_router(), stop_rx));
         let sweeper = {
             let service = self.clone();
@@ -222,7 +221,6 @@ impl Service {
         // Long-polls see the final status at once; the drain lets them write it out.
         let _ = stop_listeners.send(true);
         let _ = server.await;
-        #[cfg(unix)]
         let _ = control.await;
         sweeper.abort();
     }

@@ -1,6 +1,9 @@
 //! Linux trust stores: the user's NSS databases (Chromium, Firefox) and the system anchors.
 
+use std::path::PathBuf;
+
 use super::*;
+use crate::error::Error;
 
 const SYSTEM_ANCHOR_DIR: &str = "/usr/local/share/ca-certificates";
 

@@ -4,10 +4,10 @@
 //! Linux: the user's NSS database (`~/.pki/nssdb`: Chromium, Chrome), Firefox profiles, and the
 //! system store when we have the rights. macOS: the login keychain. Windows: the user's root store.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::tls::LocalCa;
 
 /// File in the config dir recording that `trust` ran, so `login` can skip its hint cheaply.
@@ -105,6 +105,7 @@ use windows as platform;
 #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 mod platform {
     use super::*;
+    use crate::error::Error;
 
     pub(super) fn apply(_: TrustAction, ca: &LocalCa, _: bool, _: &mut TrustReport) -> Result<()> {
         Err(Error::bad_input(

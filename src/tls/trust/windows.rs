@@ -22,12 +22,13 @@ pub(crate) fn apply(
                     .push(format!("{label}: certutil -addstore failed"));
             }
         }
-        TrustAction::Uninstall if present => {
-            if tool("certutil", &["-user", "-delstore", "Root", &ca.name]).unwrap_or(false) {
-                report
-                    .changed
-                    .push(format!("removed the CA from the {label}"));
-            }
+        TrustAction::Uninstall
+            if present
+                && tool("certutil", &["-user", "-delstore", "Root", &ca.name]).unwrap_or(false) =>
+        {
+            report
+                .changed
+                .push(format!("removed the CA from the {label}"));
         }
         TrustAction::Uninstall => {}
         _ if present => report.trusted_in.push(label),
