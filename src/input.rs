@@ -34,7 +34,7 @@ fn parse_http_url(field: &'static str, raw: &str) -> Result<Url> {
         "http" if is_loopback_host(&url) => Ok(url),
         "http" => Err(Error::bad_input(
             field,
-            "an https URL (plain http is allowed only for localhost, 127.0.0.1 or [::1])",
+            "an https URL (plain http is allowed only for a loopback host: localhost, 127.0.0.0/8 or [::1])",
         )),
         other => Err(Error::bad_input(
             field,

@@ -4,6 +4,16 @@
 //! One login driver ([`flow::driver`]) runs every login, in-process ([`flow::local`]) or through
 //! the background service ([`service`]).
 
+/// Like `eprintln!`, but a closed or full stderr is ignored instead of panicking: the release
+/// build aborts on panic, and a person piping our messages into `head` must not kill a login
+/// (or leave a service flow behind).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod cli;
 pub mod defaults;
 pub mod error;

@@ -1,5 +1,6 @@
 //! The `openrouter-pkce` binary: parse arguments, run, map the result to an exit code.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -20,14 +21,18 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: could not start the async runtime: {e}"
+            );
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
     match runtime.block_on(openrouter_pkce::cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // A closed stderr must not turn a clean failure into an abort.
+            let _ = writeln!(std::io::stderr(), "error: {e}");
             ExitCode::from(exit_code(&e))
         }
     }

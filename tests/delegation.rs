@@ -296,3 +296,106 @@ fn a_service_that_drops_the_connection_is_not_reported_as_stopping() {
     assert!(stderr.contains("stopped answering"), "{stderr}");
     assert!(!stderr.contains("is stopping"), "{stderr}");
 }
+
+#[test]
+fn a_closed_stderr_is_not_a_crash_and_the_flow_is_still_cancelled() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let served = start_service(&env, &stand_in, &[]);
+    for port in [served.port, free_port()] {
+        let mut cmd = env.login_no_browser(&stand_in.url, port, &["--timeout", "2"]);
+        let mut child = cmd.spawn().unwrap();
+        // Like `2>&1 | head -1` after the reader went away: every write to stderr fails.
+        drop(child.stderr.take());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(4), "port {port}: {status}");
+    }
+    // The delegated login's flow was cancelled at its deadline, not left pending.
+    poll(
+        "the service to log the cancel",
+        std::time::Duration::from_secs(10),
+        || {
+            served
+                .process
+                .stderr()
+                .contains("flow cancelled")
+                .then_some(())
+        },
+    );
+}
+
+#[test]
+fn the_last_second_before_the_deadline_is_not_a_busy_loop() {
+    let env = TestEnv::new();
+    private_runtime_dir(&env);
+    let port = free_port();
+    let polls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = polls.clone();
+    // A service that honours `wait` and never finishes the login.
+    let app = axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { "" }))
+        .route(
+            "/v1/flows",
+            axum::routing::post(
+                move || async move { (axum::http::StatusCode::CREATED, created(port)) },
+            ),
+        )
+        .route(
+            "/v1/flows/{id}",
+            axum::routing::get(
+                move |q: axum::extract::Query<std::collections::HashMap<String, String>>| {
+                    let counter = counter.clone();
+                    async move {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let wait: f64 = q.get("wait").and_then(|w| w.parse().ok()).unwrap_or(0.0);
+                        tokio::time::sleep(Duration::from_secs_f64(wait.min(60.0))).await;
+                        r#"{"status":"pending"}"#
+                    }
+                },
+            )
+            .delete(|| async { axum::http::StatusCode::NO_CONTENT }),
+        );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let path = socket_path(&env, port);
+    let listener = runtime
+        .block_on(async { tokio::net::UnixListener::bind(&path) })
+        .unwrap();
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    let mut cmd = env.command();
+    cmd.args([
+        "login",
+        "--no-browser",
+        "--openrouter-url",
+        OPENROUTER,
+        "--port",
+        &port.to_string(),
+        "--timeout",
+        "4",
+    ]);
+    let (status, _, stderr) = run(cmd);
+    assert_eq!(status.code(), Some(4), "{stderr}");
+    let n = polls.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(n <= 4, "{n} status requests in a 4 s login");
+}
+
+#[test]
+fn a_signal_right_after_start_is_never_lost() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    for _ in 0..8 {
+        let login =
+            Running::spawn(env.login_no_browser(&stand_in.url, free_port(), &["--timeout", "20"]));
+        signal(&login, "TERM");
+        let (status, _, stderr) = login.finish();
+        // Cancelled (130), or killed by the signal before any handler existed; never a login
+        // that went on to wait for its whole timeout.
+        assert!(
+            status.code() == Some(130) || status.code().is_none(),
+            "{status}: {stderr}"
+        );
+    }
+}

@@ -130,27 +130,21 @@ async fn bad_bodies_are_400_naming_the_field() {
         ("[]", "body"),
         (
             r#"{"exchange":"yes"}"#,
-            "body: expected invalid type: string \"yes\", expected a boolean",
+            "body: invalid type: string \"yes\", expected a boolean",
         ),
         (
             r#"{"open_browser":1}"#,
-            "body: expected invalid type: integer `1`, expected a boolean",
+            "body: invalid type: integer `1`, expected a boolean",
         ),
         (r#"{"limit":-5}"#, "limit"),
-        (
-            r#"{"limit":"ten"}"#,
-            "body: expected invalid type: string \"ten\"",
-        ),
+        (r#"{"limit":"ten"}"#, "body: invalid type: string \"ten\""),
         (r#"{"expires_at":"tomorrow"}"#, "expires_at"),
         (r#"{"expires_at":"2001-01-01T00:00:00Z"}"#, "expires_at"),
         (
             r#"{"callback_scheme":"ftp"}"#,
-            "body: expected unknown variant `ftp`",
+            "body: unknown variant `ftp`",
         ),
-        (
-            r#"{"exchnage":true}"#,
-            "body: expected unknown field `exchnage`",
-        ),
+        (r#"{"exchnage":true}"#, "body: unknown field `exchnage`"),
     ] {
         let (status, json) = create(&s, body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -166,8 +160,28 @@ async fn bad_bodies_are_400_naming_the_field() {
 async fn oversized_bodies_are_refused() {
     let s = service();
     let body = format!(r#"{{"exchange":true,"pad":"{}"}}"#, "x".repeat(64 * 1024));
-    let (status, _) = create(&s, &body).await;
+    let (status, json) = create(&s, &body).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json["error"]["code"], "bad_request", "not JSON: {json}");
+}
+
+#[tokio::test]
+async fn every_control_refusal_is_json() {
+    let s = service();
+    for (method, path, want) in [
+        ("PUT", "/v1/flows", StatusCode::METHOD_NOT_ALLOWED),
+        ("GET", "/v1/nothing", StatusCode::NOT_FOUND),
+        ("POST", "/v1/flows/x", StatusCode::METHOD_NOT_ALLOWED),
+    ] {
+        let req = request(method, path).body(Body::empty()).unwrap();
+        let (status, json, text) = send(&s, req).await;
+        assert_eq!(status, want, "{method} {path}");
+        assert!(
+            json["error"]["message"].is_string(),
+            "{method} {path}: {text}"
+        );
+        assert!(json["error"]["exit_code"].is_number(), "{text}");
+    }
 }
 
 #[tokio::test]

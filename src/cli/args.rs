@@ -36,6 +36,9 @@ pub enum Command {
     /// Redeem a code bundle (JSON on stdin, or --code/--code-verifier) for a key.
     Exchange(ExchangeArgs),
     /// Authorize and exchange in one go; print {"key","user_id"}.
+    ///
+    /// With `serve` running for the port, the login runs through it (same output and exit
+    /// codes); --tls-cert/--tls-key and another --openrouter-url are then refused.
     Login(LoginArgs),
     /// Mint a code with a management key (no browser); print a bundle `exchange` accepts.
     CreateCode(CreateCodeArgs),
@@ -44,6 +47,10 @@ pub enum Command {
     /// A whole login against the built-in stand-in, with a built-in client playing the browser.
     Demo(DemoArgs),
     /// Run as a background service: one port, many concurrent logins, a local control API.
+    ///
+    /// The control API is HTTP on the Unix socket
+    /// $XDG_RUNTIME_DIR/openrouter-pkce/control-<port>.sock (see the README); the TCP port
+    /// serves browsers only.
     Serve(ServeArgs),
     /// Install, remove or inspect a user service (systemd or launchd) that runs `serve`.
     Service(ServiceArgs),
@@ -80,16 +87,16 @@ pub struct ServeArgs {
     /// Seconds a pending login waits for its callback (1 to 86400).
     #[arg(long, value_name = "SECONDS", default_value_t = Seconds(defaults::FLOW_TIMEOUT_SECS), value_parser = input::value_timeout)]
     pub flow_timeout: Seconds,
-    /// Most logins pending at once.
+    /// Most logins pending at once (1 to 100000).
     #[arg(long, default_value_t = defaults::MAX_PENDING, value_parser = input::value_max_pending)]
     pub max_pending: usize,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Seconds a client may take to send its TLS hello or request head before it is dropped.
+    /// Seconds a client may take to send its TLS hello or request head (1 to 600).
     #[arg(long, value_name = "SECONDS", default_value_t = Seconds(defaults::HEADER_TIMEOUT_SECS), value_parser = input::value_header_timeout)]
     pub header_timeout: Seconds,
-    /// Most connections served at once; at the cap the oldest idle one is closed for a new one.
+    /// Most connections at once (1 to 65536); at the cap the oldest idle one makes way.
     #[arg(long, default_value_t = defaults::MAX_CONNECTIONS, value_parser = input::value_max_connections)]
     pub max_connections: usize,
 }

@@ -305,6 +305,13 @@ fn create_code_config(a: CreateCodeArgs) -> Result<CreateCodeConfig> {
         .ok_or_else(|| {
             Error::bad_input("--api-key", "a management key (or set OPENROUTER_API_KEY)")
         })?;
+    // It becomes an HTTP header: control characters would fail there, after the checks.
+    if management_key.secret().chars().any(char::is_control) {
+        return Err(Error::bad_input(
+            "--api-key",
+            "a key without control characters (a stray newline?)",
+        ));
+    }
     let callback_url = match a.callback_url {
         Some(url) => url,
         None => Url::parse(&format!("https://localhost:{}/callback", a.port))

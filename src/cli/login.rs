@@ -30,7 +30,7 @@ pub async fn login(config: LoginConfig) -> Result<()> {
         OpenRouterTarget::Url(url) => (url.clone(), false),
         OpenRouterTarget::StandIn => {
             let (url, task) = standin::start(0, StandInOptions::default()).await?;
-            eprintln!("Using the offline OpenRouter stand-in at {url}");
+            say!("Using the offline OpenRouter stand-in at {url}");
             _stand_in = Some(task);
             (url, true)
         }
@@ -159,7 +159,7 @@ pub async fn exchange(config: ExchangeConfig) -> Result<()> {
 async fn read_bundle() -> Result<CodeBundle> {
     let text = tokio::task::spawn_blocking(|| {
         if std::io::stdin().is_terminal() {
-            eprintln!("Paste a code bundle (the JSON `authorize` prints), then press Ctrl-D:");
+            say!("Paste a code bundle (the JSON `authorize` prints), then press Ctrl-D:");
         }
         let mut text = String::new();
         std::io::stdin()
@@ -216,7 +216,7 @@ pub async fn demo(port: u16, config_dir: PathBuf) -> Result<()> {
         },
     )
     .await?;
-    eprintln!("Started the offline OpenRouter stand-in at {url}");
+    say!("Started the offline OpenRouter stand-in at {url}");
     let options = LocalOptions {
         openrouter: url,
         port,
@@ -231,6 +231,6 @@ pub async fn demo(port: u16, config_dir: PathBuf) -> Result<()> {
     };
     let deadline = Deadline::after(options.timeout);
     let result = run_local(&options, spec, Presenter::BuiltInClient, deadline).await?;
-    eprintln!("Login complete: the stand-in issued a (pretend) key through the HTTPS callback.");
+    say!("Login complete: the stand-in issued a (pretend) key through the HTTPS callback.");
     report(result, None).await
 }

@@ -7,6 +7,7 @@ use crate::error::Result;
 
 /// Runs one command to completion.
 pub async fn run(cli: Cli) -> Result<()> {
+    crate::sys::signal::install();
     match Config::from_cli(cli)? {
         Config::Login(config) => login::login(config).await,
         Config::Exchange(config) => login::exchange(config).await,

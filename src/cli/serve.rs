@@ -91,12 +91,12 @@ pub async fn service_action(config: ServiceConfig) -> Result<()> {
     let installed_text = std::fs::read_to_string(&path).ok();
     match (config.action, config.print) {
         (ServiceVerb::Install, true) => {
-            eprintln!("Would write {}:", path.display());
+            say!("Would write {}:", path.display());
             print_text(&text)
         }
         (ServiceVerb::Install, false) => {
             unit::write_unit(&path, &text)?;
-            eprintln!(
+            say!(
                 "Wrote {}:\n\n{text}\nStart it with:\n  {}",
                 path.display(),
                 unit::start_hint(manager, &path)
@@ -106,7 +106,7 @@ pub async fn service_action(config: ServiceConfig) -> Result<()> {
             })
         }
         (ServiceVerb::Uninstall, true) => {
-            eprintln!(
+            say!(
                 "Would stop it with `{}` and remove {}",
                 unit::stop_hint(manager, &path),
                 path.display()
@@ -115,13 +115,13 @@ pub async fn service_action(config: ServiceConfig) -> Result<()> {
         }
         (ServiceVerb::Uninstall, false) => {
             match std::fs::remove_file(&path) {
-                Ok(()) => eprintln!(
+                Ok(()) => say!(
                     "Removed {}. Stop a running one with:\n  {}",
                     path.display(),
                     unit::stop_hint(manager, &path)
                 ),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    eprintln!("Nothing to remove: {} does not exist.", path.display());
+                    say!("Nothing to remove: {} does not exist.", path.display());
                     return print_json(&Removed { removed: None });
                 }
                 Err(e) => return Err(Error::internal(format!("removing {}", path.display()), e)),
@@ -145,7 +145,7 @@ pub async fn service_action(config: ServiceConfig) -> Result<()> {
                 ServiceClient::probe(port, &openrouter, deadline).await?,
                 Probe::Ready(_)
             );
-            eprintln!(
+            say!(
                 "unit: {} ({})\nservice on port {port}: {}",
                 path.display(),
                 if installed {

@@ -14,23 +14,23 @@ pub async fn trust(action: TrustAction, user_only: bool, config_dir: PathBuf) ->
     let report = tokio::task::spawn_blocking(move || trust::run(action, &config_dir, user_only))
         .await
         .map_err(|e| Error::internal("running trust", e))??;
-    eprintln!("Local CA: {} ({})", report.name, report.ca);
-    eprintln!("  SHA-256: {}", report.fingerprint_sha256);
-    eprintln!(
+    say!("Local CA: {} ({})", report.name, report.ca);
+    say!("  SHA-256: {}", report.fingerprint_sha256);
+    say!(
         "  expires: {}",
         report.expires.as_deref().unwrap_or("unknown")
     );
     for change in &report.changed {
-        eprintln!("  changed: {change}");
+        say!("  changed: {change}");
     }
     if report.changed.is_empty() && action != TrustAction::Status {
-        eprintln!("  nothing to change");
+        say!("  nothing to change");
     }
     for place in &report.trusted_in {
-        eprintln!("  trusted in: {place}");
+        say!("  trusted in: {place}");
     }
     for skip in &report.skipped {
-        eprintln!("  skipped: {skip}");
+        say!("  skipped: {skip}");
     }
     print_json(&report)
 }
@@ -46,7 +46,7 @@ pub async fn mock_server(port: u16, options: StandInOptions) -> Result<()> {
     print_json(&Listening {
         url: url.to_string(),
     })?;
-    eprintln!("OpenRouter stand-in listening on {url} (Ctrl-C to stop)");
+    say!("OpenRouter stand-in listening on {url} (Ctrl-C to stop)");
     tokio::select! {
         _ = task => Ok(()),
         () = crate::sys::signal::interrupted() => Ok(()),

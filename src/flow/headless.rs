@@ -16,8 +16,8 @@ pub async fn authorize(openrouter: &Url, timeout: Duration) -> Result<CodeBundle
     let verifier = pkce::new_verifier();
     let challenge = pkce::challenge(&verifier, ChallengeMethod::S256);
     let url = authorize_url(openrouter, None, &challenge, ChallengeMethod::S256, None);
-    eprintln!("Open this URL in a browser on any machine and approve:\n\n  {url}\n");
-    eprintln!("Then paste the code OpenRouter shows here and press Enter:");
+    say!("Open this URL in a browser on any machine and approve:\n\n  {url}\n");
+    say!("Then paste the code OpenRouter shows here and press Enter:");
     let (tx, mut rx) = mpsc::channel::<AuthCode>(1);
     // A blocking read cannot be cancelled; the thread ends with the process.
     std::thread::spawn(move || {

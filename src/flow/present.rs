@@ -32,7 +32,7 @@ pub fn trust_hint(scheme: CallbackScheme, cert: &CertSource, presenter: Presente
         && presenter != Presenter::BuiltInClient
         && !crate::tls::trust::marked_trusted(dir)
     {
-        eprintln!(
+        say!(
             "Hint: your browser may warn about the localhost certificate; run `openrouter-pkce trust` once (or use --callback-scheme http)."
         );
     }
@@ -42,21 +42,21 @@ pub fn trust_hint(scheme: CallbackScheme, cert: &CertSource, presenter: Presente
 pub fn show(url: &Url, presenter: Presenter, ca_cert: Option<PathBuf>) -> Result<()> {
     match presenter {
         Presenter::Browser => {
-            eprintln!("Opening OpenRouter in your browser to authorize...");
+            say!("Opening OpenRouter in your browser to authorize...");
             let url = url.clone();
             // Opening may block (xdg-open) or fail; the wait for the callback starts regardless.
             tokio::spawn(async move {
                 if !crate::sys::browser::open(url.as_str()).await {
-                    eprintln!("Could not open a browser. Open this URL to authorize:\n\n  {url}\n");
+                    say!("Could not open a browser. Open this URL to authorize:\n\n  {url}\n");
                 }
             });
         }
         Presenter::PrintOnly => {
-            eprintln!("Open this URL in your browser to authorize:\n\n  {url}\n");
+            say!("Open this URL in your browser to authorize:\n\n  {url}\n");
         }
         Presenter::BuiltInClient => {
             let url = url.clone();
-            eprintln!("The built-in client is playing the browser: following the consent page...");
+            say!("The built-in client is playing the browser: following the consent page...");
             tokio::spawn(async move {
                 let client = tokio::task::spawn_blocking(move || {
                     crate::openrouter::browser_like_client(ca_cert.as_deref().map(Path::new))
@@ -65,11 +65,11 @@ pub fn show(url: &Url, presenter: Presenter, ca_cert: Option<PathBuf>) -> Result
                 match client {
                     Ok(Ok(client)) => {
                         if let Err(e) = client.get(url).send().await {
-                            eprintln!("The built-in client could not follow the login: {e}");
+                            say!("The built-in client could not follow the login: {e}");
                         }
                     }
-                    Ok(Err(e)) => eprintln!("The built-in client could not start: {e}"),
-                    Err(e) => eprintln!("The built-in client could not start: {e}"),
+                    Ok(Err(e)) => say!("The built-in client could not start: {e}"),
+                    Err(e) => say!("The built-in client could not start: {e}"),
                 }
             });
         }
@@ -82,7 +82,7 @@ pub fn offer_paste(flows: PendingFlows) {
     if !std::io::stdin().is_terminal() {
         return;
     }
-    eprintln!("If your browser is on another machine, paste the address it ends up on here.");
+    say!("If your browser is on another machine, paste the address it ends up on here.");
     // A blocking read cannot be cancelled; the thread ends with the process.
     std::thread::spawn(move || {
         for line in std::io::stdin().lines() {
@@ -95,15 +95,15 @@ pub fn offer_paste(flows: PendingFlows) {
                 .ok()
                 .and_then(|u| CallbackParams::from_url(&u));
             let Some(params) = params else {
-                eprintln!(
+                say!(
                     "That is not a callback URL (it should contain /callback/). Paste the whole address."
                 );
                 continue;
             };
             match flows.deliver(&params) {
                 Ok(_) => return,
-                Err(Rejection::MissingCode) => eprintln!("That URL has no code in it."),
-                Err(_) => eprintln!("That URL does not belong to this login."),
+                Err(Rejection::MissingCode) => say!("That URL has no code in it."),
+                Err(_) => say!("That URL does not belong to this login."),
             }
         }
     });

@@ -57,7 +57,7 @@ impl CreateFlowRequest {
         let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
             .map_err(|e| format!("body: expected a JSON object ({e})"))?;
         let request: Self = serde_json::from_value(serde_json::Value::Object(object))
-            .map_err(|e| format!("body: expected {e}"))?;
+            .map_err(|e| format!("body: {e}"))?;
         if let Some(limit) = request.limit
             && !(limit.is_finite() && limit >= 0.0)
         {

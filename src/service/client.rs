@@ -28,7 +28,7 @@ const POLL: Duration = Duration::from_secs(25);
 /// Time left for the service to answer after a long-poll's wait ends.
 const ANSWER_GRACE: Duration = Duration::from_secs(1);
 /// How long a cancelling DELETE may take.
-const CANCEL_TIMEOUT: Duration = Duration::from_secs(2);
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(3);
 /// Largest control-API reply read.
 const MAX_REPLY_BYTES: usize = 64 * 1024;
 
@@ -85,7 +85,7 @@ impl ServiceClient {
             Ok(None) => return Ok(Probe::Absent),
             Ok(Some(_)) => {}
             Err(problem) => {
-                eprintln!("Not using the openrouter-pkce service: {problem}.");
+                say!("Not using the openrouter-pkce service: {problem}.");
                 return Ok(Probe::Absent);
             }
         }
@@ -170,7 +170,7 @@ impl ServiceClient {
             ErrorKind::Conflict => Error::bad_input(
                 "--openrouter-url",
                 format!(
-                    "the one the service on port {port} uses ({}): stop the service or drop --openrouter-url",
+                    "the OpenRouter the service on port {port} uses ({}); pass that --openrouter-url (or OPENROUTER_PKCE_URL), or stop the service",
                     error.message
                 ),
             ),
@@ -260,7 +260,7 @@ impl FlowHost for ServiceClient {
             self.cancel(&started).await;
             return Err(e);
         }
-        eprintln!("Using the openrouter-pkce service on port {}.", self.port);
+        say!("Using the openrouter-pkce service on port {}.", self.port);
         Ok(started)
     }
 
@@ -273,12 +273,24 @@ impl FlowHost for ServiceClient {
                     seconds: deadline.duration_since(started).as_secs(),
                 });
             }
-            let wait = left.saturating_sub(ANSWER_GRACE).min(POLL);
+            // In the last second there is no time for a long-poll: one last look, then stop
+            // (never a loop of zero-second polls).
+            let last = left <= ANSWER_GRACE;
+            let (wait, until) = if last {
+                (Duration::ZERO, deadline)
+            } else {
+                let wait = (left - ANSWER_GRACE).min(POLL);
+                (wait, Instant::now() + wait + ANSWER_GRACE)
+            };
             let uri = format!("/v1/flows/{}?wait={:.3}", flow.id, wait.as_secs_f64());
-            let until = Instant::now() + wait + ANSWER_GRACE;
             let (status, body) = self.send(hyper::Method::GET, &uri, None, until).await?;
             let doc: FlowStatusDoc = self.read(status, &body)?;
             match doc.status {
+                FlowState::Pending if last => {
+                    return Err(Error::TimedOut {
+                        seconds: deadline.duration_since(started).as_secs(),
+                    });
+                }
                 FlowState::Pending => continue,
                 FlowState::Succeeded => {
                     let result = doc.result.ok_or_else(|| {

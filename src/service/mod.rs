@@ -110,8 +110,10 @@ impl Service {
             .route("/v1/flows", post(create_flow))
             .route("/v1/flows/{id}", get(get_flow).delete(delete_flow))
             .route("/healthz", get(|| async { StatusCode::OK }))
+            .fallback(|| async { unknown_route() })
             .layer(axum::middleware::from_fn(refuse_cross_origin))
             .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY_BYTES))
+            .layer(axum::middleware::map_response(json_refusals))
             .with_state(self.clone())
     }
 
@@ -348,6 +350,36 @@ async fn delete_flow(State(service): State<Service>, Path(id): Path<String>) -> 
     } else {
         unknown_flow()
     }
+}
+
+fn unknown_route() -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorKind::NotFound,
+        "no such endpoint (POST /v1/flows, GET or DELETE /v1/flows/{id}, GET /healthz)",
+    )
+    .into_response()
+}
+
+/// Every control-API refusal is an [`ErrorReply`], also those axum makes itself (405 for a
+/// wrong method, 413 for a body over the limit).
+async fn json_refusals(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this endpoint".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            format!("body: larger than {} bytes", api::MAX_BODY_BYTES)
+        }
+        other => format!("request refused (HTTP {})", other.as_u16()),
+    };
+    ApiError::new(status, ErrorKind::BadRequest, message).into_response()
 }
 
 fn unknown_flow() -> Response {
