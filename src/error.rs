@@ -71,6 +71,14 @@ pub enum Error {
         #[source]
         source: Source,
     },
+    /// OpenRouter answered the exchange with success but an empty or missing key.
+    #[error("OpenRouter sent no key: HTTP {status}: {excerpt}")]
+    NoKey {
+        /// The HTTP status code.
+        status: u16,
+        /// A bounded excerpt of the body.
+        excerpt: String,
+    },
     /// The callback port is held by another process on one of the loopback addresses.
     #[error("could not bind {addr}: in use{}", holder.as_deref().map(|h| format!(" by {h}")).unwrap_or_default())]
     PortInUse {
@@ -233,15 +241,61 @@ impl Error {
             Error::Denied { .. } => ErrorKind::Denied,
             Error::TimedOut { .. } => ErrorKind::TimedOut,
             Error::Refused { .. } => ErrorKind::Refused,
-            Error::Unreachable { .. } | Error::ServerFailed { .. } | Error::BadReply { .. } => {
-                ErrorKind::Unreachable
-            }
+            Error::Unreachable { .. }
+            | Error::ServerFailed { .. }
+            | Error::BadReply { .. }
+            | Error::NoKey { .. } => ErrorKind::Unreachable,
             Error::PortInUse { .. } => ErrorKind::PortInUse,
             Error::ServiceStopping => ErrorKind::ServiceStopping,
             Error::ServiceUnavailable { .. } => ErrorKind::ServiceUnavailable,
             Error::Interrupted => ErrorKind::Interrupted,
             Error::Internal { .. } => ErrorKind::Internal,
             Error::Remote { kind, .. } => *kind,
+        }
+    }
+
+    /// The same error with every occurrence of `secrets` in text that came from the network
+    /// replaced: a proxy or a broken server may echo the request (code, verifier, key) back.
+    pub fn redact(self, secrets: &[&str]) -> Self {
+        let clean = |mut text: String| {
+            for secret in secrets.iter().filter(|s| s.len() >= 4) {
+                text = text.replace(secret, "[REDACTED]");
+                // An excerpt may have been cut in the middle of a secret: drop its start too.
+                let cut = (4..secret.len())
+                    .rev()
+                    .find(|&k| secret.is_char_boundary(k) && text.ends_with(&secret[..k]));
+                if let Some(k) = cut {
+                    text.truncate(text.len() - k);
+                    text.push_str("[REDACTED]");
+                }
+            }
+            text
+        };
+        match self {
+            Error::Refused { status, message } => Error::Refused {
+                status,
+                message: clean(message),
+            },
+            Error::ServerFailed { status, message } => Error::ServerFailed {
+                status,
+                message: clean(message),
+            },
+            Error::BadReply {
+                what,
+                status,
+                excerpt,
+                source,
+            } => Error::BadReply {
+                what,
+                status,
+                excerpt: clean(excerpt),
+                source,
+            },
+            Error::NoKey { status, excerpt } => Error::NoKey {
+                status,
+                excerpt: clean(excerpt),
+            },
+            other => other,
         }
     }
 
@@ -369,6 +423,19 @@ mod tests {
         assert_eq!(e.to_string(), "writing /x: permission denied");
         let source = std::error::Error::source(&e).expect("source kept");
         assert!(source.downcast_ref::<std::io::Error>().is_some());
+    }
+
+    #[test]
+    fn redaction_removes_echoed_secrets_whole_or_cut() {
+        let e = Error::Refused {
+            status: 400,
+            message: "bad body {\"code\":\"the-code-123\",\"code_verifier\":\"verif".into(),
+        }
+        .redact(&["the-code-123", "verifier-abcdef"]);
+        let text = e.to_string();
+        assert!(!text.contains("the-code-123"), "{text}");
+        assert!(!text.contains("verif\""), "{text}");
+        assert!(text.ends_with("[REDACTED]"), "{text}");
     }
 
     #[test]

@@ -46,6 +46,12 @@ fn parse_http_url(field: &'static str, raw: &str) -> Result<Url> {
 /// Validates `--openrouter-url`: https, or http on a loopback host (tests, the stand-in).
 pub fn parse_openrouter_url(raw: &str) -> Result<Url> {
     let mut url = parse_http_url("--openrouter-url", raw)?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::bad_input(
+            "--openrouter-url",
+            "a URL without user:password@ (they would go to the browser and in a Basic header)",
+        ));
+    }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::bad_input(
             "--openrouter-url",
@@ -68,7 +74,8 @@ pub fn parse_callback_url(raw: &str) -> Result<Url> {
 /// Validates `--limit`: a finite number of credits, zero or more.
 pub fn parse_limit(raw: &str) -> Result<f64> {
     match raw.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        // `-0` is zero, and is sent as 0.
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v + 0.0),
         _ => Err(Error::bad_input(
             "--limit",
             "a finite number of credits, 0 or more",
@@ -96,6 +103,12 @@ pub fn parse_expires_at(raw: &str, now: OffsetDateTime) -> Result<String> {
 
 /// Validates `--key-label`: at most 100 characters.
 pub fn parse_key_label(raw: &str) -> Result<String> {
+    if raw.chars().any(char::is_control) {
+        return Err(Error::bad_input(
+            "--key-label",
+            "a label without control characters (newlines, escapes)",
+        ));
+    }
     let n = raw.chars().count();
     if n > MAX_KEY_LABEL_CHARS {
         return Err(Error::bad_input(
@@ -256,6 +269,10 @@ mod tests {
             field_of(parse_openrouter_url("not a url").unwrap_err()),
             "--openrouter-url"
         );
+        for with_userinfo in ["https://user:pass@openrouter.ai", "http://u@127.0.0.1:9/"] {
+            let e = parse_openrouter_url(with_userinfo).unwrap_err();
+            assert!(e.to_string().contains("user:password@"), "{e}");
+        }
         // A host that merely starts with "localhost" is not loopback.
         assert!(parse_openrouter_url("http://localhost.evil.example").is_err());
     }
@@ -288,6 +305,10 @@ mod tests {
         assert_eq!(parse_limit("100").unwrap(), 100.0);
         assert_eq!(parse_limit("0").unwrap(), 0.0);
         assert_eq!(parse_limit("2.5").unwrap(), 2.5);
+        assert!(
+            parse_limit("-0").unwrap().is_sign_positive(),
+            "-0 is sent as 0"
+        );
         for bad in ["-1", "NaN", "inf", "-inf", "infinity", "ten"] {
             assert_eq!(field_of(parse_limit(bad).unwrap_err()), "--limit", "{bad}");
         }
@@ -314,6 +335,9 @@ mod tests {
     #[test]
     fn key_label_is_capped_at_100_chars() {
         assert!(parse_key_label(&"é".repeat(100)).is_ok());
+        for bad in ["a\nb", "\u{1b}[2J", "tab\there"] {
+            assert_eq!(field_of(parse_key_label(bad).unwrap_err()), "--key-label");
+        }
         assert_eq!(
             field_of(parse_key_label(&"a".repeat(101)).unwrap_err()),
             "--key-label"

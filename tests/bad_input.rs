@@ -56,6 +56,9 @@ fn create_code_rejects_each_bad_field_before_sending() {
         ),
         (&["--usage-limit-type", "yearly"], "--usage-limit-type"),
         (&["--key-label", &"x".repeat(101)], "--key-label"),
+        (&["--key-label", "a\nb"], "--key-label"),
+        (&["--key-label", "\u{1b}[2J"], "--key-label"),
+        (&["--api-key", "sk-or-v1-a\nb"], "--api-key"),
         (&["--workspace-id", "not-a-uuid"], "--workspace-id"),
         (&["--port", "0"], "--port"),
         (&["--port", "70000"], "--port"),
@@ -135,6 +138,10 @@ fn login_rejects_bad_ports_urls_and_choices() {
         (&["--port", "0"], "--port"),
         (&["--port", "65536"], "--port"),
         (&["--callback-scheme", "ftp"], "--callback-scheme"),
+        (
+            &["--openrouter-url", "http://user:pass@127.0.0.1:9"],
+            "--openrouter-url",
+        ),
         (&["--callback-host", "example.com"], "--callback-host"),
     ];
     for (extra, field) in cases {

@@ -35,7 +35,7 @@ proptest! {
         };
         let Some(params) = CallbackParams::from_url(&url) else { return Ok(()) };
         let outcome = flows.deliver(&params);
-        let genuine = params.nonce.as_deref() == Some(NONCE) || params.state.as_deref() == Some(STATE);
+        let genuine = params.nonce.as_deref() == Some(NONCE);
         match outcome {
             Ok(_) => prop_assert!(genuine, "accepted a callback without the nonce or state"),
             Err(Rejection::UnknownLogin | Rejection::WrongState | Rejection::MissingCode) => {
@@ -61,7 +61,7 @@ proptest! {
         };
         let real_nonce = nonce.as_deref() == Some(NONCE);
         let real_state = state.as_deref() == Some(STATE);
-        let genuine = (real_nonce && (real_state || state.is_none())) || (nonce.is_none() && real_state);
+        let genuine = real_nonce && (real_state || state.is_none());
         let expected = match (genuine, &code) {
             (true, Some(_)) => Ok(Accepted::Code),
             (true, None) => Err(Rejection::MissingCode),

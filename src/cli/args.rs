@@ -238,7 +238,8 @@ pub struct ExchangeArgs {
     #[command(flatten)]
     /// OpenRouter location.
     pub openrouter: OpenRouterArgs,
-    /// The authorization code (instead of a bundle on stdin).
+    /// The authorization code (visible to other users on the command line: prefer a bundle on
+    /// stdin).
     #[arg(long, requires = "code_verifier")]
     pub code: Option<AuthCode>,
     /// The PKCE verifier for --code.
@@ -258,9 +259,13 @@ pub struct CreateCodeArgs {
     #[command(flatten)]
     /// OpenRouter location.
     pub openrouter: OpenRouterArgs,
-    /// Management key sent as the bearer token.
+    /// Management key sent as the bearer token (visible to other users on the command line:
+    /// prefer OPENROUTER_API_KEY or --api-key-file).
     #[arg(long, env = "OPENROUTER_API_KEY", hide_env_values = true)]
     pub api_key: Option<ApiKey>,
+    /// Read the management key from FILE (its first line).
+    #[arg(long, value_name = "FILE", conflicts_with = "api_key")]
+    pub api_key_file: Option<PathBuf>,
     /// Port for the default callback URL.
     #[arg(long, default_value_t = defaults::PORT, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,

@@ -189,13 +189,21 @@ impl Config {
                 a.callback,
                 a.output,
             )?),
-            Command::Exchange(a) => Config::Exchange(ExchangeConfig {
-                openrouter: a.openrouter.openrouter_url,
-                code: match (a.code, a.code_verifier) {
-                    (Some(code), Some(verifier)) => Some((code, verifier, a.code_challenge_method)),
-                    _ => None,
-                },
-                output: a.output,
+            Command::Exchange(a) => Config::Exchange({
+                warn_if_on_argv(
+                    &["--code", "--code-verifier"],
+                    "pipe the code bundle on stdin instead (`authorize | exchange`)",
+                );
+                ExchangeConfig {
+                    openrouter: a.openrouter.openrouter_url,
+                    code: match (a.code, a.code_verifier) {
+                        (Some(code), Some(verifier)) => {
+                            Some((code, verifier, a.code_challenge_method))
+                        }
+                        _ => None,
+                    },
+                    output: a.output,
+                }
             }),
             Command::CreateCode(a) => Config::CreateCode(create_code_config(a)?),
             Command::Serve(a) => Config::Serve(serve_config(a)?),
@@ -297,9 +305,46 @@ fn login_config(
     })
 }
 
+/// Warns on stderr when any of `flags` carried a secret on the command line, which every local
+/// user can read in the process list while we run.
+fn warn_if_on_argv(flags: &[&str], advice: &str) {
+    let on_argv: Vec<&str> = flags
+        .iter()
+        .copied()
+        .filter(|flag| {
+            std::env::args_os().any(|a| {
+                let a = a.to_string_lossy();
+                a == *flag || a.starts_with(&format!("{flag}="))
+            })
+        })
+        .collect();
+    if !on_argv.is_empty() {
+        say!(
+            "warning: {} on the command line can be read by every user of this machine while it runs; {advice}.",
+            on_argv.join(" and ")
+        );
+    }
+}
+
 fn create_code_config(a: CreateCodeArgs) -> Result<CreateCodeConfig> {
-    let management_key = a
-        .api_key
+    warn_if_on_argv(
+        &["--api-key"],
+        "use OPENROUTER_API_KEY or --api-key-file instead",
+    );
+    let from_file = match &a.api_key_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::bad_input(
+                    "--api-key-file",
+                    format!("a readable file holding the key ({}: {e})", path.display()),
+                )
+            })?;
+            Some(ApiKey::new(text.lines().next().unwrap_or_default().trim()))
+        }
+        None => None,
+    };
+    let management_key = from_file
+        .or(a.api_key)
         .filter(|k| !k.secret().trim().is_empty())
         .map(|k| ApiKey::new(k.secret().trim()))
         .ok_or_else(|| {

