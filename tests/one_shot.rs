@@ -309,3 +309,50 @@ fn secrets_on_the_command_line_are_warned_about_and_a_key_file_works() {
     let (status, _, stderr) = stand_in.exchange(&env, &bundle);
     assert!(status.success(), "{stderr}");
 }
+
+#[test]
+fn the_browser_gets_a_private_redirect_page_never_the_url() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let mut cmd = env.command();
+    cmd.args([
+        "login",
+        "--openrouter-url",
+        &stand_in.url,
+        "--port",
+        &free_port().to_string(),
+    ])
+    .env("BROWSER", env.browser_script());
+    let (status, stdout, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    assert_standin_key(&stdout);
+    let arg = std::fs::read_to_string(env.browser_arg()).unwrap();
+    let url = url::Url::parse(&std::fs::read_to_string(env.browser_log()).unwrap()).unwrap();
+    let (callback, state) = callback_of(&url);
+    let nonce = callback
+        .path_segments()
+        .unwrap()
+        .next_back()
+        .unwrap()
+        .to_owned();
+    assert!(arg.starts_with("file://"), "{arg}");
+    for secret in [&state, &nonce] {
+        assert!(
+            !arg.contains(secret.as_str()),
+            "a secret on the browser's command line: {arg}"
+        );
+    }
+    assert!(
+        arg.contains(
+            &env.home()
+                .join("runtime/openrouter-pkce")
+                .display()
+                .to_string()
+        ),
+        "{arg}"
+    );
+    assert_eq!(env.browser_page_mode(), "600");
+    // The page is gone once the login is over.
+    let page = arg.trim_start_matches("file://");
+    assert!(!std::path::Path::new(page).exists(), "{page} left behind");
+}

@@ -45,9 +45,14 @@ pub fn show(url: &Url, presenter: Presenter, ca_cert: Option<PathBuf>) -> Result
             say!("Opening OpenRouter in your browser to authorize...");
             let url = url.clone();
             // Opening may block (xdg-open) or fail; the wait for the callback starts regardless.
+            // The redirect page lives until the login ends (the task ends with the runtime).
             tokio::spawn(async move {
-                if !crate::sys::browser::open(url.as_str()).await {
+                let (opened, page) = crate::sys::browser::open_private(url.as_str()).await;
+                if !opened {
                     say!("Could not open a browser. Open this URL to authorize:\n\n  {url}\n");
+                }
+                if let Some(page) = page {
+                    page_until_login_ends(page).await;
                 }
             });
         }
@@ -75,6 +80,13 @@ pub fn show(url: &Url, presenter: Presenter, ca_cert: Option<PathBuf>) -> Result
         }
     }
     Ok(())
+}
+
+/// Keeps the redirect page until the process is interrupted or the runtime shuts down (the
+/// login is over then); the page is removed when dropped.
+async fn page_until_login_ends(page: crate::sys::browser::RedirectFile) {
+    crate::sys::signal::interrupted().await;
+    drop(page);
 }
 
 /// On a terminal, reads pasted redirect URLs and delivers them like a browser request.

@@ -176,9 +176,16 @@ impl Service {
             })?;
         if request.open_browser {
             let url = started.authorize_url.to_string();
+            let status = self.inner.engine.watch(&started.id);
             tokio::spawn(async move {
-                if !crate::sys::browser::open(&url).await {
+                let (opened, page) = crate::sys::browser::open_private(&url).await;
+                if !opened {
                     tracing::warn!("could not open a browser for a flow");
+                }
+                // The redirect page goes when the flow ends (or is deleted).
+                if let (Some(page), Some(mut status)) = (page, status) {
+                    let _ = status.wait_for(|s| !s.is_pending()).await;
+                    drop(page);
                 }
             });
         }

@@ -1,6 +1,95 @@
-//! Opening the authorize URL in the person's browser without blocking the runtime.
+//! Opening the authorize URL in the person's browser without blocking the runtime, and
+//! without putting it on any command line.
+//!
+//! Every local user can read `/proc/<pid>/cmdline`, and the authorize URL carries the login's
+//! callback nonce and state. So the browser is given a private redirect page instead: a 0600
+//! file in the user's private runtime directory that forwards to the URL (meta refresh plus a
+//! link, no script), removed when the login ends. Jupyter opens its tokenised URL the same way.
 
+use std::path::PathBuf;
 use std::process::Stdio;
+
+/// A redirect page on disk; removed when dropped.
+#[derive(Debug)]
+pub struct RedirectFile {
+    path: PathBuf,
+    /// A directory made just for the page (removed with it), when the runtime dir was unfit.
+    own_dir: Option<PathBuf>,
+}
+
+impl RedirectFile {
+    /// Writes a page forwarding to `url` (blocking: file I/O). `None` when no private place
+    /// for it exists (then the caller must decide whether to pass the URL itself).
+    pub fn create(url: &str) -> Option<Self> {
+        let (dir, own_dir) = private_place()?;
+        let name = format!("login-{}.html", &crate::pkce::new_nonce().secret()[..16]);
+        let path = dir.join(name);
+        let href = crate::server::pages::escape_html(url);
+        let page = format!(
+            "<!doctype html>\n<meta charset=\"utf-8\">\n<meta name=\"referrer\" content=\"no-referrer\">\n\
+             <meta http-equiv=\"refresh\" content=\"0;url={href}\">\n<title>Opening OpenRouter</title>\n\
+             <p>Opening OpenRouter to sign in. If nothing happens, <a href=\"{href}\">continue here</a>.</p>\n"
+        );
+        crate::sys::files::write_private_atomic(&path, page.as_bytes()).ok()?;
+        Some(Self { path, own_dir })
+    }
+
+    /// The `file://` URL of the page.
+    pub fn file_url(&self) -> String {
+        url::Url::from_file_path(&self.path)
+            .map(|u| u.to_string())
+            .unwrap_or_else(|()| self.path.display().to_string())
+    }
+}
+
+impl Drop for RedirectFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        if let Some(dir) = &self.own_dir {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// The private runtime directory, or (when it is not private) a fresh 0700 directory of our
+/// own in the temp dir: a new random name, so nothing planted there can be followed.
+fn private_place() -> Option<(PathBuf, Option<PathBuf>)> {
+    if let Ok(dir) = crate::sys::paths::runtime_dir()
+        && crate::sys::files::create_private_dir(&dir).is_ok()
+    {
+        #[cfg(unix)]
+        let private = crate::service::socket::private_dir_problem(&dir).is_none();
+        #[cfg(not(unix))]
+        let private = true;
+        if private {
+            return Some((dir, None));
+        }
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "openrouter-pkce-{}",
+        &crate::pkce::new_nonce().secret()[..16]
+    ));
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&dir).ok()?;
+    Some((dir.clone(), Some(dir)))
+}
+
+/// Opens `url` through a private redirect page, so the URL appears on no command line. The
+/// page lives as long as the returned guard; `(false, _)` when no browser could be started.
+/// Without a private place for the page, nothing is opened (the URL is printed instead).
+pub async fn open_private(url: &str) -> (bool, Option<RedirectFile>) {
+    let owned = url.to_owned();
+    let page = tokio::task::spawn_blocking(move || RedirectFile::create(&owned))
+        .await
+        .ok()
+        .flatten();
+    match page {
+        Some(page) => (open(&page.file_url()).await, Some(page)),
+        None => (false, None),
+    }
+}
 
 /// Tries to open `url`: `$BROWSER` when set (as xdg-open and Python's webbrowser do), else the
 /// platform opener. Returns whether a browser command was started successfully.

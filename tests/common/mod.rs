@@ -52,16 +52,25 @@ impl TestEnv {
         cmd
     }
 
-    /// Writes a `$BROWSER` script that records the URL it was given and follows it with curl,
-    /// trusting this env's local CA, as a browser that trusts it would.
+    /// Writes a `$BROWSER` script that records what it was given, reads the authorize URL from
+    /// the private redirect page it is handed (as a browser following the page would), and
+    /// follows it with curl, trusting this env's local CA.
     pub fn browser_script(&self) -> PathBuf {
         let path = self.home().join("browser.sh");
         let script = format!(
-            "#!/bin/sh\nprintf '%s' \"$1\" > '{log}'\nexec curl -sS -L --max-redirs 5 --cacert '{ca}' -o '{page}' -w '%{{url_effective}}' \"$1\" > '{landed}'\n",
+            "#!/bin/sh\n\
+             printf '%s' \"$1\" > '{arg}'\n\
+             page=\"${{1#file://}}\"\n\
+             stat -c %a \"$page\" > '{mode}' 2>/dev/null\n\
+             url=$(sed -n 's/.*href=\"\\([^\"]*\\)\".*/\\1/p' \"$page\" | head -n 1 | sed 's/&amp;/\\&/g; s/&quot;/\"/g; s/&#39;/'\"'\"'/g; s/&lt;/</g; s/&gt;/>/g')\n\
+             printf '%s' \"$url\" > '{log}'\n\
+             exec curl -sS -L --max-redirs 5 --cacert '{ca}' -o '{page_out}' -w '%{{url_effective}}' \"$url\" > '{landed}'\n",
+            arg = self.browser_arg().display(),
+            mode = self.home().join("browser-page-mode.txt").display(),
             log = self.browser_log().display(),
             landed = self.browser_landed().display(),
             ca = self.ca_cert().display(),
-            page = self.browser_page().display(),
+            page_out = self.browser_page().display(),
         );
         std::fs::write(&path, script).unwrap();
         #[cfg(unix)]
@@ -70,6 +79,19 @@ impl TestEnv {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         path
+    }
+
+    /// The argument the browser script was started with (a redirect page, never the URL).
+    pub fn browser_arg(&self) -> PathBuf {
+        self.home().join("browser-arg.txt")
+    }
+
+    /// The mode of the redirect page when the browser opened it.
+    pub fn browser_page_mode(&self) -> String {
+        std::fs::read_to_string(self.home().join("browser-page-mode.txt"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
     }
 
     /// The URL the browser script was opened with.
