@@ -244,7 +244,14 @@ impl Engine {
         cancelled: oneshot::Receiver<()>,
     ) {
         let delivered = tokio::select! {
-            delivered = &mut registration.outcome => delivered.ok(),
+            // A withdrawn registration drops its sender: that is a cancel, like the switch.
+            delivered = &mut registration.outcome => match delivered {
+                Ok(outcome) => Some(outcome),
+                Err(_) => {
+                    tracing::info!(flow = %id, "flow cancelled");
+                    return;
+                }
+            },
             () = tokio::time::sleep(timeout) => {
                 // A callback that landed just before the timer fired wins; otherwise no callback
                 // can reach this flow from here on.
