@@ -225,3 +225,68 @@ fn the_ca_it_would_install_may_vouch_only_for_loopback_names() {
         constraints.value.excluded_subtrees
     );
 }
+
+/// `trust` installs only the CA this tool made for its own key: a root swapped into `ca.pem`
+/// (or a corrupt file) is refused with a way out, and `--regenerate` starts over.
+#[test]
+fn trust_refuses_a_ca_that_is_not_ours_and_regenerate_starts_over() {
+    let env = TestEnv::new();
+    let status = |args: &[&str]| {
+        let mut cmd = env.command();
+        cmd.arg("trust").args(args);
+        run(cmd)
+    };
+    let (s, _, stderr) = status(&["--status"]);
+    assert!(s.success(), "{stderr}");
+    let ca = env.ca_cert();
+    // An unconstrained root in its place.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    std::fs::write(&ca, params.self_signed(&key).unwrap().pem()).unwrap();
+    let (s, _, stderr) = status(&["--user-only"]);
+    assert_eq!(s.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("trust --regenerate"), "{stderr}");
+    assert!(!stderr.contains("added the CA"), "{stderr}");
+    // A truncated file: the same way out, not "bad input" with bytes in it.
+    let pem = std::fs::read_to_string(&ca).unwrap();
+    std::fs::write(&ca, &pem[..pem.len() / 2]).unwrap();
+    let (s, _, stderr) = status(&["--user-only"]);
+    assert_eq!(s.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("trust --regenerate"), "{stderr}");
+    if require(
+        "certutil (libnss3-tools), to install the regenerated CA",
+        certutil_found(),
+    ) {
+        let (s, _, stderr) = status(&["--regenerate", "--user-only"]);
+        assert!(s.success(), "{stderr}");
+        assert!(stderr.contains("added the CA"), "{stderr}");
+    }
+}
+
+/// A localhost certificate that cannot be read is replaced, and the login goes on.
+#[test]
+fn an_unreadable_leaf_is_regenerated() {
+    let env = TestEnv::new();
+    let mut first = env.command();
+    first.arg("demo");
+    let (s, _, stderr) = run(first);
+    assert!(s.success(), "{stderr}");
+    let leaf = env.config_dir().join("localhost.pem");
+    std::fs::write(&leaf, "-----BEGIN CERTIFICATE-----\nnot base64 at all\n").unwrap();
+    let mut again = env.command();
+    again.arg("demo");
+    let (s, stdout, stderr) = run(again);
+    assert!(s.success(), "{stderr}");
+    assert_standin_key(&stdout);
+    assert!(
+        std::fs::read_to_string(&leaf)
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+    assert!(
+        !std::fs::read_to_string(&leaf)
+            .unwrap()
+            .contains("not base64")
+    );
+}

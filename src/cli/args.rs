@@ -70,6 +70,10 @@ pub struct TrustArgs {
     /// Leave the system store alone even when running with the rights to change it.
     #[arg(long)]
     pub user_only: bool,
+    /// Make a new local CA (and localhost certificate) first, then trust it; remove the old
+    /// one from the stores with `trust --uninstall` before, if it was trusted.
+    #[arg(long, conflicts_with_all = ["uninstall", "status"])]
+    pub regenerate: bool,
 }
 
 /// `serve` flags.

@@ -40,6 +40,8 @@ pub enum Config {
         action: TrustAction,
         /// Leave the system store alone.
         user_only: bool,
+        /// Start over with a new CA first.
+        regenerate: bool,
         /// Where the CA lives.
         config_dir: PathBuf,
     },
@@ -236,6 +238,7 @@ impl Config {
                     TrustAction::Install
                 },
                 user_only: a.user_only,
+                regenerate: a.regenerate,
                 config_dir: crate::sys::paths::config_dir()?,
             },
             Command::MockServer(a) => Config::MockServer {

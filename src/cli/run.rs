@@ -18,8 +18,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Config::Trust {
             action,
             user_only,
+            regenerate,
             config_dir,
-        } => tools::trust(action, user_only, config_dir).await,
+        } => tools::trust(action, user_only, regenerate, config_dir).await,
         Config::MockServer { port, options } => tools::mock_server(port, options).await,
     }
 }

@@ -10,10 +10,20 @@ use crate::openrouter::standin::{self, StandInOptions};
 use crate::tls::trust::{self, TrustAction};
 
 /// `trust`: runs the store tools (blocking: certutil) off the async threads.
-pub async fn trust(action: TrustAction, user_only: bool, config_dir: PathBuf) -> Result<()> {
-    let report = tokio::task::spawn_blocking(move || trust::run(action, &config_dir, user_only))
-        .await
-        .map_err(|e| Error::internal("running trust", e))??;
+pub async fn trust(
+    action: TrustAction,
+    user_only: bool,
+    regenerate: bool,
+    config_dir: PathBuf,
+) -> Result<()> {
+    let report = tokio::task::spawn_blocking(move || {
+        if regenerate {
+            crate::tls::remove_local_certs(&config_dir)?;
+        }
+        trust::run(action, &config_dir, user_only)
+    })
+    .await
+    .map_err(|e| Error::internal("running trust", e))??;
     say!("Local CA: {} ({})", report.name, report.ca);
     say!("  SHA-256: {}", report.fingerprint_sha256);
     say!(

@@ -1,5 +1,5 @@
-//! Just enough DER (X.690) to read a certificate's validity end, so `trust --status` can show it
-//! without an X.509 parser dependency.
+//! Just enough DER (X.690) to read a certificate's validity end and pick out the parts that
+//! say whose CA it is, without an X.509 parser dependency.
 
 /// One TLV: (tag, contents, rest).
 fn read_tlv(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
@@ -70,6 +70,46 @@ pub fn not_after(cert_der: &[u8]) -> Option<String> {
         &full[10..12],
         &full[12..14]
     ))
+}
+
+/// The parts of a certificate (RFC 5280 section 4.1) that make a CA what it is: the subject,
+/// the public key (SubjectPublicKeyInfo) and the extensions, each as its whole DER encoding.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Identity<'a> {
+    /// `subject`.
+    pub subject: &'a [u8],
+    /// `subjectPublicKeyInfo`.
+    pub public_key: &'a [u8],
+    /// `[3] extensions` (empty when absent).
+    pub extensions: &'a [u8],
+}
+
+/// Reads the [`Identity`] of a DER certificate; `None` when it is not a well-formed one.
+pub fn identity(cert_der: &[u8]) -> Option<Identity<'_>> {
+    let (tag, cert, _) = read_tlv(cert_der)?;
+    (tag == SEQUENCE).then_some(())?;
+    let (tag, tbs, _) = read_tlv(cert)?;
+    (tag == SEQUENCE).then_some(())?;
+    let mut fields = Vec::new();
+    let mut rest = tbs;
+    while !rest.is_empty() {
+        let (tag, _, after) = read_tlv(rest)?;
+        fields.push((tag, &rest[..rest.len() - after.len()]));
+        rest = after;
+    }
+    let start = usize::from(fields.first()?.0 == VERSION_TAG);
+    // serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo.
+    let subject = fields.get(start + 4)?.1;
+    let public_key = fields.get(start + 5)?.1;
+    let extensions = fields
+        .iter()
+        .find(|(tag, _)| *tag == 0xA3)
+        .map_or(&[][..], |(_, bytes)| *bytes);
+    Some(Identity {
+        subject,
+        public_key,
+        extensions,
+    })
 }
 
 #[cfg(test)]

@@ -86,17 +86,112 @@ pub fn load(source: &CertSource) -> Result<LoadedCert> {
         }
         CertSource::Local(dir) => {
             let generated = ensure_local_certs(dir)?;
-            let mut chain = read_chain(&dir.join(LEAF_CERT_FILE), "local certificate")?;
-            chain.extend(read_chain(&dir.join(CA_CERT_FILE), "local CA certificate")?);
-            let key = PrivateKeyDer::from_pem_file(dir.join(LEAF_KEY_FILE))
-                .map_err(|e| Error::internal("reading the local certificate key", e))?;
-            Ok(LoadedCert {
-                config: server_config(chain, key)?,
-                ca_cert_path: Some(dir.join(CA_CERT_FILE)),
-                generated,
-            })
+            match load_local(dir) {
+                Ok(config) => Ok(LoadedCert {
+                    config,
+                    ca_cert_path: Some(dir.join(CA_CERT_FILE)),
+                    generated,
+                }),
+                // A leaf we cannot read (truncated, corrupt) is ours to replace: make a new one.
+                Err(e) => {
+                    tracing::warn!(error = %e, "replacing an unreadable localhost certificate");
+                    let _ = std::fs::remove_file(dir.join(LEAF_CERT_FILE));
+                    let _ = std::fs::remove_file(dir.join(LEAF_KEY_FILE));
+                    ensure_local_certs(dir)?;
+                    Ok(LoadedCert {
+                        config: load_local(dir).map_err(|e| with_regenerate_hint(dir, e))?,
+                        ca_cert_path: Some(dir.join(CA_CERT_FILE)),
+                        generated: true,
+                    })
+                }
+            }
         }
     }
+}
+
+/// The rustls config for the local leaf and CA in `dir`.
+fn load_local(dir: &Path) -> Result<Arc<rustls::ServerConfig>> {
+    let mut chain = read_local_chain(&dir.join(LEAF_CERT_FILE))?;
+    chain.extend(read_local_chain(&dir.join(CA_CERT_FILE))?);
+    let key = PrivateKeyDer::from_pem_file(dir.join(LEAF_KEY_FILE))
+        .map_err(|e| Error::internal("reading the local certificate key", e))?;
+    server_config(chain, key)
+}
+
+/// A certificate file of our own: unreadable is a local fault (exit 1), not bad input.
+fn read_local_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let chain = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            tracing::debug!(error = %e, path = %path.display(), "unreadable certificate");
+            Error::internal(
+                format!("reading {}", path.display()),
+                "not a readable PEM certificate (corrupt or truncated?)",
+            )
+        })?;
+    if chain.is_empty() {
+        return Err(Error::internal(
+            format!("reading {}", path.display()),
+            "no certificate in it",
+        ));
+    }
+    Ok(chain)
+}
+
+/// Adds how to start over to an error about the local CA's files.
+fn with_regenerate_hint(dir: &Path, e: Error) -> Error {
+    Error::internal(
+        format!(
+            "the local CA in {} cannot be used ({e}); run `openrouter-pkce trust --regenerate`, or delete that directory",
+            dir.display()
+        ),
+        "unusable local CA",
+    )
+}
+
+/// Checks that `ca.pem` in `dir` is the project's own CA for `ca-key.pem`: the same subject,
+/// public key and extensions (CA basic constraint, key usages, the name constraints to
+/// localhost, 127.0.0.0/8 and ::1) that we would issue for that key. Only serial, validity
+/// and signature may differ. Anything else (a root swapped in, a corrupt file) is refused.
+pub fn verify_own_ca(dir: &Path) -> Result<()> {
+    install_crypto_provider();
+    let problem = |what: String| with_regenerate_hint(dir, Error::internal(what, "not ours"));
+    let key_pem = std::fs::read_to_string(dir.join(CA_KEY_FILE))
+        .map_err(|e| with_regenerate_hint(dir, Error::internal("reading the CA key", e)))?;
+    let key = KeyPair::from_pem(&key_pem)
+        .map_err(|e| with_regenerate_hint(dir, Error::internal("reading the CA key", e)))?;
+    let stored =
+        read_local_chain(&dir.join(CA_CERT_FILE)).map_err(|e| with_regenerate_hint(dir, e))?;
+    let reference = ca_params(&key, OffsetDateTime::now_utc())
+        .self_signed(&key)
+        .map_err(|e| Error::internal("building the reference CA certificate", e))?;
+    let ours =
+        der::identity(reference.der()).ok_or_else(|| problem("reading our own CA".into()))?;
+    let found = der::identity(stored[0].as_ref())
+        .ok_or_else(|| problem(format!("{} is not a well-formed certificate", CA_CERT_FILE)))?;
+    if found.public_key != ours.public_key {
+        return Err(problem(format!(
+            "{CA_CERT_FILE} does not match {CA_KEY_FILE}"
+        )));
+    }
+    if found.subject != ours.subject || found.extensions != ours.extensions {
+        return Err(problem(format!(
+            "{CA_CERT_FILE} is not the name-constrained CA this tool makes"
+        )));
+    }
+    Ok(())
+}
+
+/// Deletes the local CA and leaf in `dir` (for `trust --regenerate`); the next use makes new ones.
+pub fn remove_local_certs(dir: &Path) -> Result<()> {
+    for file in [CA_CERT_FILE, CA_KEY_FILE, LEAF_CERT_FILE, LEAF_KEY_FILE] {
+        match std::fs::remove_file(dir.join(file)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::internal(format!("removing {file}"), e)),
+        }
+    }
+    Ok(())
 }
 
 fn read_chain(path: &Path, field: &'static str) -> Result<Vec<CertificateDer<'static>>> {
@@ -146,13 +241,16 @@ impl LocalCa {
         install_crypto_provider();
         ensure_local_certs(dir)?;
         let cert_path = dir.join(CA_CERT_FILE);
-        let der = CertificateDer::from_pem_file(&cert_path)
-            .map_err(|e| Error::internal(format!("reading {}", cert_path.display()), e))?
+        let der = read_local_chain(&cert_path)
+            .map_err(|e| with_regenerate_hint(dir, e))?
+            .remove(0)
             .to_vec();
-        let key_pem = std::fs::read_to_string(dir.join(CA_KEY_FILE))
-            .map_err(|e| Error::internal("reading the local CA key", e))?;
-        let key = KeyPair::from_pem(&key_pem)
-            .map_err(|e| Error::internal("reading the local CA key", e))?;
+        let key_pem = std::fs::read_to_string(dir.join(CA_KEY_FILE)).map_err(|e| {
+            with_regenerate_hint(dir, Error::internal("reading the local CA key", e))
+        })?;
+        let key = KeyPair::from_pem(&key_pem).map_err(|e| {
+            with_regenerate_hint(dir, Error::internal("reading the local CA key", e))
+        })?;
         Ok(Self {
             cert_path,
             der,

@@ -51,6 +51,10 @@ pub fn marked_trusted(config_dir: &Path) -> bool {
 /// Runs `action` for the CA in `config_dir`; `user_only` leaves the system store alone.
 pub fn run(action: TrustAction, config_dir: &Path, user_only: bool) -> Result<TrustReport> {
     let ca = LocalCa::load(config_dir)?;
+    if action == TrustAction::Install {
+        // Whatever sits in ca.pem is about to become a root the browsers trust: it must be ours.
+        crate::tls::verify_own_ca(config_dir)?;
+    }
     let mut report = TrustReport {
         ca: ca.cert_path.display().to_string(),
         name: ca.name.clone(),
