@@ -70,6 +70,8 @@ fn private_place() -> Option<(PathBuf, Option<PathBuf>)> {
         &crate::pkce::new_nonce().secret()[..16]
     ));
     let mut builder = std::fs::DirBuilder::new();
+    // Not recursive: the new name must not exist yet (nothing planted there is followed).
+    builder.recursive(false);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(&dir).ok()?;
