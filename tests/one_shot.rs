@@ -356,3 +356,41 @@ fn the_browser_gets_a_private_redirect_page_never_the_url() {
     let page = arg.trim_start_matches("file://");
     assert!(!std::path::Path::new(page).exists(), "{page} left behind");
 }
+
+#[test]
+fn exchange_on_a_terminal_says_what_it_expects() {
+    let script_found = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !require(
+        "`script` (util-linux) is not installed, so no pty can be made",
+        script_found,
+    ) {
+        return;
+    }
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let inner = format!("'{BIN}' exchange --openrouter-url {}", stand_in.url);
+    // A terminal on stdin, and nothing typed: it must say what it wants, not wait silently.
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-q", "-e", "-c", &inner, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.home())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut waiting = Running::spawn(cmd);
+    waiting.wait_stdout_line();
+    let said = poll_for(std::time::Duration::from_secs(20), || {
+        let out = waiting.stdout();
+        out.contains("Paste a code bundle").then_some(out)
+    });
+    assert!(said.is_some(), "no prompt: {}", waiting.stdout());
+    // Ctrl-D on the terminal: an empty bundle is bad input.
+    waiting.write_stdin("\u{4}");
+    let (status, out, _) = waiting.finish();
+    assert_eq!(status.code(), Some(2), "{out}");
+    assert_eq!(stand_in.stats()["exchange_requests"], 0);
+}
