@@ -254,51 +254,6 @@ impl Error {
         }
     }
 
-    /// The same error with every occurrence of `secrets` in text that came from the network
-    /// replaced: a proxy or a broken server may echo the request (code, verifier, key) back.
-    pub fn redact(self, secrets: &[&str]) -> Self {
-        let clean = |mut text: String| {
-            for secret in secrets.iter().filter(|s| s.len() >= 4) {
-                text = text.replace(secret, "[REDACTED]");
-                // An excerpt may have been cut in the middle of a secret: drop its start too.
-                let cut = (4..secret.len())
-                    .rev()
-                    .find(|&k| secret.is_char_boundary(k) && text.ends_with(&secret[..k]));
-                if let Some(k) = cut {
-                    text.truncate(text.len() - k);
-                    text.push_str("[REDACTED]");
-                }
-            }
-            text
-        };
-        match self {
-            Error::Refused { status, message } => Error::Refused {
-                status,
-                message: clean(message),
-            },
-            Error::ServerFailed { status, message } => Error::ServerFailed {
-                status,
-                message: clean(message),
-            },
-            Error::BadReply {
-                what,
-                status,
-                excerpt,
-                source,
-            } => Error::BadReply {
-                what,
-                status,
-                excerpt: clean(excerpt),
-                source,
-            },
-            Error::NoKey { status, excerpt } => Error::NoKey {
-                status,
-                excerpt: clean(excerpt),
-            },
-            other => other,
-        }
-    }
-
     /// An internal error with context that keeps its source: "writing /path: permission denied".
     pub fn internal(context: impl Into<String>, source: impl Into<Source>) -> Self {
         Error::Internal {
@@ -306,6 +261,79 @@ impl Error {
             source: source.into(),
         }
     }
+}
+
+/// Shortest fragment of a secret that is hidden when it shows up in network text: shorter runs
+/// match by chance and give an attacker nothing (our secrets are 43 characters or more).
+const SECRET_FRAGMENT: usize = 10;
+
+/// Text from the network made safe to show a person: terminal escape sequences, control and
+/// bidirectional-format characters removed (not replaced, so a secret split by them is whole
+/// again), and every run of [`SECRET_FRAGMENT`] or more bytes from one of `secrets` (the code,
+/// verifier or key we sent, which a proxy may echo, whole, cut or spliced) replaced.
+pub fn sanitize(text: &str, secrets: &[&str]) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters final-byte; other escapes: ESC and one character.
+            if chars.next_if_eq(&'[').is_some() {
+                for p in chars.by_ref() {
+                    if ('\u{40}'..='\u{7e}').contains(&p) {
+                        break;
+                    }
+                }
+            } else {
+                chars.next();
+            }
+            continue;
+        }
+        let format = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || format {
+            continue;
+        }
+        plain.push(c);
+    }
+    let bytes = plain.as_bytes();
+    let mut hidden = vec![false; bytes.len()];
+    for secret in secrets.iter().map(|s| s.as_bytes()) {
+        if secret.len() < SECRET_FRAGMENT || !secret.is_ascii() {
+            continue;
+        }
+        for start in 0..bytes.len() {
+            for from in 0..secret.len() {
+                let run = bytes[start..]
+                    .iter()
+                    .zip(&secret[from..])
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                if run >= SECRET_FRAGMENT {
+                    hidden[start..start + run]
+                        .iter_mut()
+                        .for_each(|h| *h = true);
+                }
+            }
+        }
+    }
+    if !hidden.contains(&true) {
+        return plain;
+    }
+    // Secrets are ASCII, so every hidden run starts and ends on a character boundary.
+    let mut out = String::with_capacity(plain.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if hidden[i] {
+            while i < bytes.len() && hidden[i] {
+                i += 1;
+            }
+            out.push_str("[REDACTED]");
+        } else {
+            let end = (i..bytes.len()).find(|&k| hidden[k]).unwrap_or(bytes.len());
+            out.push_str(&plain[i..end]);
+            i = end;
+        }
+    }
+    out
 }
 
 /// The innermost error message, which says more than a wrapper's ("connection refused").
@@ -426,16 +454,32 @@ mod tests {
     }
 
     #[test]
-    fn redaction_removes_echoed_secrets_whole_or_cut() {
-        let e = Error::Refused {
-            status: 400,
-            message: "bad body {\"code\":\"the-code-123\",\"code_verifier\":\"verif".into(),
+    fn sanitize_hides_secrets_whole_cut_or_spliced_and_terminal_tricks() {
+        let code = "c0deMNfU-ZJxNmpMzxOWabcdefghij";
+        let verifier = "awztpj_AGnC6NLIcMhTKVdUod-sDA9gFcbaKcHW5m0I";
+        let secrets = [code, verifier];
+        for echoed in [
+            format!("bad body code={code} verifier={verifier}"),
+            format!(
+                "spliced {}\u{1}{} and {}\n{}",
+                &code[..8],
+                &code[8..],
+                &verifier[..20],
+                &verifier[20..]
+            ),
+            format!("proxy cut: {}... and ...{}", &verifier[..38], &code[3..]),
+        ] {
+            let clean = sanitize(&echoed, &secrets);
+            for secret in secrets {
+                for window in secret.as_bytes().windows(SECRET_FRAGMENT) {
+                    let window = std::str::from_utf8(window).unwrap();
+                    assert!(!clean.contains(window), "{window} left in {clean}");
+                }
+            }
+            assert!(clean.contains("[REDACTED]"), "{clean}");
         }
-        .redact(&["the-code-123", "verifier-abcdef"]);
-        let text = e.to_string();
-        assert!(!text.contains("the-code-123"), "{text}");
-        assert!(!text.contains("verif\""), "{text}");
-        assert!(text.ends_with("[REDACTED]"), "{text}");
+        let tricks = "\u{1b}[2J\u{1b}[H\u{1b}[32mLogin OK\u{202e}evil\u{202c}\u{7}";
+        assert_eq!(sanitize(tricks, &[]), "Login OKevil");
     }
 
     #[test]

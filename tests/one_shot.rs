@@ -394,3 +394,85 @@ fn exchange_on_a_terminal_says_what_it_expects() {
     assert_eq!(status.code(), Some(2), "{out}");
     assert_eq!(stand_in.stats()["exchange_requests"], 0);
 }
+
+#[test]
+fn create_code_never_repeats_the_management_key_a_proxy_echoes() {
+    let env = TestEnv::new();
+    let key = "sk-or-v1-management-0123456789abcdef";
+    let app = axum::Router::new().route(
+        "/api/v1/auth/keys/code",
+        axum::routing::post(|headers: axum::http::HeaderMap| async move {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            // Echoed whole, and spliced with a control character.
+            let spliced = format!("{}\u{1}{}", &auth[..20], &auth[20..]);
+            (
+                axum::http::StatusCode::UNAUTHORIZED,
+                serde_json::json!({"error": {"code": 401, "message": format!("invalid {auth} / {spliced}")}})
+                    .to_string(),
+            )
+        }),
+    );
+    let (addr, _rt) = serve_in_background(app);
+    let mut cmd = env.command();
+    cmd.args(["create-code", "--openrouter-url", &format!("http://{addr}")])
+        .env("OPENROUTER_API_KEY", key);
+    let (status, _, stderr) = run(cmd);
+    assert_eq!(status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("[REDACTED]"), "{stderr}");
+    for window in key.as_bytes().windows(10) {
+        let window = std::str::from_utf8(window).unwrap();
+        assert!(!stderr.contains(window), "{window} in {stderr}");
+    }
+}
+
+#[test]
+fn the_url_is_on_the_terminal_even_when_the_browser_shows_nothing() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    // A browser command that starts and fails, as a sandboxed browser refusing the page would.
+    let mut cmd = env.command();
+    cmd.args([
+        "login",
+        "--openrouter-url",
+        &stand_in.url,
+        "--port",
+        &free_port().to_string(),
+        "--timeout",
+        "1",
+    ])
+    .env("BROWSER", "false");
+    let (status, _, stderr) = run(cmd);
+    assert_eq!(status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("/auth?"), "no URL for the person: {stderr}");
+}
+
+#[test]
+fn two_host_headers_are_refused() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let port = free_port();
+    let mut cmd = env.command();
+    cmd.args([
+        "authorize",
+        "--no-browser",
+        "--callback-scheme",
+        "http",
+        "--openrouter-url",
+        &stand_in.url,
+        "--port",
+        &port.to_string(),
+        "--timeout",
+        "20",
+    ]);
+    let login = Running::spawn(cmd);
+    let (callback, state) = callback_of(&login.wait_authorize_url());
+    let request = format!(
+        "GET {}?code=forged&state={state} HTTP/1.1\r\nHost: localhost:{port}\r\nHost: evil.example\r\n\r\n",
+        callback.path()
+    );
+    assert_eq!(raw(port, &request), 421);
+}

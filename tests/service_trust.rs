@@ -304,3 +304,26 @@ fn the_installed_unit_is_one_systemd_accepts_and_status_reads_its_port() {
     ]);
     assert_eq!(run(odd).0.code(), Some(2));
 }
+
+#[test]
+fn an_exchange_outliving_the_shutdown_bound_gets_an_answer_that_says_so() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve", "--exchange-delay-ms", "8000"]);
+    let served = start_service(&env, &stand_in, &[]);
+    let login = Running::spawn(env.login_no_browser(
+        &stand_in.url,
+        served.port,
+        &["--callback-scheme", "http"],
+    ));
+    let authorize = login.wait_authorize_url();
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-L", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(authorize.as_str())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    signal(&served.process, "TERM");
+    let (status, _, stderr) = login.finish();
+    assert_eq!(status.code(), Some(8), "{stderr}");
+    assert!(stderr.contains("a key may have been created"), "{stderr}");
+}

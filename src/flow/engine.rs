@@ -367,6 +367,20 @@ impl Engine {
         }
     }
 
+    /// Ends every flow still pending (exchanges that outlived the shutdown bound) with
+    /// `service_stopping`, saying a key may exist, so each waiter gets an answer.
+    pub fn abandon_pending(&self) {
+        for record in self.table().values_mut() {
+            if record.status.borrow().is_pending() {
+                record.finished_at = Some(Instant::now());
+                record.status.send_replace(FlowStatus::Failed(Arc::new(Error::Remote {
+                    kind: crate::error::ErrorKind::ServiceStopping,
+                    message: "the service stopped while the code was being exchanged; a key may have been created: check your OpenRouter keys".into(),
+                })));
+            }
+        }
+    }
+
     /// Removes finished flows older than the result TTL; returns how many were wiped.
     pub fn sweep(&self) -> usize {
         let ttl = self.inner.config.result_ttl;

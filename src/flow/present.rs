@@ -42,14 +42,19 @@ pub fn trust_hint(scheme: CallbackScheme, cert: &CertSource, presenter: Presente
 pub fn show(url: &Url, presenter: Presenter, ca_cert: Option<PathBuf>) -> Result<()> {
     match presenter {
         Presenter::Browser => {
-            say!("Opening OpenRouter in your browser to authorize...");
+            // Always shown: a browser command can start and still show nothing (a sandboxed
+            // browser refusing the local page, no display over SSH). The terminal is the
+            // person's own; only command lines are visible to other users.
+            say!(
+                "Opening OpenRouter in your browser to authorize. If it does not open, open this URL (on any device):\n\n  {url}\n"
+            );
             let url = url.clone();
             // Opening may block (xdg-open) or fail; the wait for the callback starts regardless.
             // The redirect page lives until the login ends (the task ends with the runtime).
             tokio::spawn(async move {
                 let (opened, page) = crate::sys::browser::open_private(url.as_str()).await;
                 if !opened {
-                    say!("Could not open a browser. Open this URL to authorize:\n\n  {url}\n");
+                    say!("Could not open a browser; use the URL above.");
                 }
                 if let Some(page) = page {
                     page_until_login_ends(page).await;

@@ -266,18 +266,14 @@ impl OpenRouterClient {
             "code_challenge_method": bundle.code_challenge_method.as_str(),
         });
         let secrets = [bundle.code.secret(), bundle.code_verifier.secret()];
-        let (status, text) = self
-            .post("api/v1/auth/keys", &body, None)
-            .await
-            .map_err(|e| e.redact(&secrets))?;
+        let (status, text) = self.post("api/v1/auth/keys", &body, None, &secrets).await?;
         let key: KeyResponse = serde_json::from_str(&text)
-            .map_err(|e| bad_reply("the key exchange", status, &text, e).redact(&secrets))?;
+            .map_err(|e| bad_reply("the key exchange", status, &text, &secrets, e))?;
         if key.key.secret().trim().is_empty() {
             return Err(Error::NoKey {
                 status,
-                excerpt: excerpt(&text),
-            }
-            .redact(&secrets));
+                excerpt: excerpt(&text, &secrets),
+            });
         }
         Ok(key)
     }
@@ -290,11 +286,17 @@ impl OpenRouterClient {
     ) -> Result<CreatedCode> {
         let body = serde_json::to_value(request)
             .map_err(|e| Error::internal("encoding the create-code request", e))?;
+        let secrets = [management_key.secret()];
         let (status, text) = self
-            .post("api/v1/auth/keys/code", &body, Some(management_key))
+            .post(
+                "api/v1/auth/keys/code",
+                &body,
+                Some(management_key),
+                &secrets,
+            )
             .await?;
-        let reply: CreatedCodeReply =
-            serde_json::from_str(&text).map_err(|e| bad_reply("create-code", status, &text, e))?;
+        let reply: CreatedCodeReply = serde_json::from_str(&text)
+            .map_err(|e| bad_reply("create-code", status, &text, &secrets, e))?;
         Ok(reply.data)
     }
 
@@ -304,6 +306,7 @@ impl OpenRouterClient {
         path: &str,
         body: &serde_json::Value,
         bearer: Option<&ApiKey>,
+        secrets: &[&str],
     ) -> Result<(u16, String)> {
         let url = self
             .base
@@ -329,7 +332,7 @@ impl OpenRouterClient {
                         return Ok((status.as_u16(), text));
                     }
                     let retryable = matches!(status.as_u16(), 502..=504);
-                    let error = status_error(status.as_u16(), &text);
+                    let error = status_error(status.as_u16(), &text, secrets);
                     if !retryable {
                         return Err(error);
                     }
@@ -377,12 +380,11 @@ pub fn browser_like_client(ca_cert: Option<&std::path::Path>) -> Result<reqwest:
 }
 
 /// A bounded, printable excerpt of a body for an error message.
-fn excerpt(body: &str) -> String {
-    let quoted: String = body
-        .chars()
-        .take(MAX_QUOTED_BODY)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+/// Network text made fit for a terminal: no escape sequences, control or bidi characters, no
+/// fragment of a secret we sent, at most [`MAX_QUOTED_BODY`] characters.
+fn excerpt(body: &str, secrets: &[&str]) -> String {
+    let clean = crate::error::sanitize(body, secrets);
+    let quoted: String = clean.chars().take(MAX_QUOTED_BODY).collect();
     if quoted.trim().is_empty() {
         "(empty body)".to_owned()
     } else {
@@ -391,20 +393,26 @@ fn excerpt(body: &str) -> String {
 }
 
 /// A 2xx whose body we could not read.
-fn bad_reply(what: &'static str, status: u16, body: &str, e: serde_json::Error) -> Error {
+fn bad_reply(
+    what: &'static str,
+    status: u16,
+    body: &str,
+    secrets: &[&str],
+    e: serde_json::Error,
+) -> Error {
     Error::BadReply {
         what,
         status,
-        excerpt: excerpt(body),
+        excerpt: excerpt(body, secrets),
         source: e.into(),
     }
 }
 
 /// The error for a non-success status, keeping OpenRouter's message or a quote of the body.
-fn status_error(status: u16, body: &str) -> Error {
+fn status_error(status: u16, body: &str, secrets: &[&str]) -> Error {
     let message = match serde_json::from_str::<ErrorReply>(body) {
-        Ok(reply) => excerpt(&reply.error.message),
-        Err(_) => excerpt(body),
+        Ok(reply) => excerpt(&reply.error.message, secrets),
+        Err(_) => excerpt(body, secrets),
     };
     match status {
         400..=499 => Error::Refused { status, message },
@@ -553,14 +561,18 @@ mod tests {
 
     #[test]
     fn status_errors_keep_openrouter_message_and_classify() {
-        match status_error(403, r#"{"error":{"code":403,"message":"Invalid code"}}"#) {
+        match status_error(
+            403,
+            r#"{"error":{"code":403,"message":"Invalid code"}}"#,
+            &[],
+        ) {
             Error::Refused { status, message } => {
                 assert_eq!(status, 403);
                 assert_eq!(message, "Invalid code");
             }
             other => panic!("{other:?}"),
         }
-        match status_error(500, "<html>boom</html>") {
+        match status_error(500, "<html>boom</html>", &[]) {
             Error::ServerFailed { status, message } => {
                 assert_eq!((status, message.as_str()), (500, "<html>boom</html>"))
             }

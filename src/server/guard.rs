@@ -24,11 +24,12 @@ pub fn host_allowed(host: &str, port: u16) -> bool {
 
 /// Middleware: refuses requests whose Host is not ours with 421 and the "wrong address" page.
 pub async fn require_local_host(State(port): State<u16>, request: Request, next: Next) -> Response {
-    let host_ok = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|h| host_allowed(h, port));
+    // Exactly one Host header (RFC 9112 section 3.2), and it names us.
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let host_ok = match (hosts.next(), hosts.next()) {
+        (Some(h), None) => h.to_str().is_ok_and(|h| host_allowed(h, port)),
+        _ => false,
+    };
     // An absolute-form target (`GET http://evil.example/callback/…`) names its own authority,
     // which must be ours as well.
     let authority_ok = request

@@ -166,7 +166,10 @@ impl ServiceClient {
     fn refusal(&self, error: ErrorDoc) -> Error {
         let port = self.port;
         match error.code {
-            ErrorKind::ServiceStopping => Error::ServiceStopping,
+            ErrorKind::ServiceStopping => Error::Remote {
+                kind: ErrorKind::ServiceStopping,
+                message: format!("the openrouter-pkce service is stopping: {}", error.message),
+            },
             ErrorKind::Conflict => Error::bad_input(
                 "--openrouter-url",
                 format!(

@@ -226,6 +226,7 @@ impl Service {
         let until = tokio::time::Instant::now() + SHUTDOWN_EXCHANGE;
         if !self.inner.engine.settle(until).await {
             tracing::warn!("stopping with exchanges still under way");
+            self.inner.engine.abandon_pending();
         }
         // Long-polls see the final status at once; the drain lets them write it out.
         let _ = stop_listeners.send(true);

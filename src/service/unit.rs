@@ -74,13 +74,22 @@ fn systemd_quote(arg: &str) -> String {
 
 /// The `--port` of the `serve` command in an installed unit's text, if it names one.
 pub fn port_in_unit(text: &str) -> Option<u16> {
+    // The last non-empty ExecStart= wins (an empty one resets the list, as systemd reads it).
     let exec = text
         .lines()
-        .find(|l| l.starts_with("ExecStart=") || l.contains("<string>--port</string>"))?;
-    if exec.starts_with("ExecStart=") {
-        let mut words = exec.split_whitespace();
-        words.find(|w| *w == "--port")?;
-        return words.next()?.trim_matches('"').parse().ok();
+        .rev()
+        .find(|l| l.starts_with("ExecStart=") && l.trim() != "ExecStart=");
+    if let Some(exec) = exec {
+        let mut words = exec.split_whitespace().map(|w| w.trim_matches('"'));
+        while let Some(word) = words.next() {
+            if let Some(port) = word.strip_prefix("--port=") {
+                return port.parse().ok();
+            }
+            if word == "--port" {
+                return words.next()?.parse().ok();
+            }
+        }
+        return None;
     }
     // launchd: the <string> after <string>--port</string>.
     let mut lines = text
@@ -189,6 +198,8 @@ mod tests {
         assert!(text.contains("Environment=NO_COLOR=1\n"), "{text}");
         assert!(text.contains("WantedBy=default.target"));
         assert_eq!(port_in_unit(&text), Some(3000));
+        let edited = "ExecStart=\nExecStart=/bin/openrouter-pkce serve --port=44075\n";
+        assert_eq!(port_in_unit(edited), Some(44075));
     }
 
     #[test]

@@ -182,6 +182,19 @@ pub fn verify_own_ca(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// One DER certificate as PEM.
+pub fn pem_of(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
+}
+
 /// Deletes the local CA and leaf in `dir` (for `trust --regenerate`); the next use makes new ones.
 pub fn remove_local_certs(dir: &Path) -> Result<()> {
     for file in [CA_CERT_FILE, CA_KEY_FILE, LEAF_CERT_FILE, LEAF_KEY_FILE] {

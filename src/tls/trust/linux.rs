@@ -106,10 +106,9 @@ fn system_store(action: TrustAction, ca: &LocalCa, user_only: bool, report: &mut
         }
         _ if user_only => {}
         TrustAction::Install if !present => {
-            let pem = match std::fs::read(&ca.cert_path) {
-                Ok(p) => p,
-                Err(e) => return report.skipped.push(format!("{label}: {e}")),
-            };
+            // The certificate that was checked, not whatever the file holds now (it may have
+            // grown a second root since, or hold one after ours).
+            let pem = crate::tls::pem_of(&ca.der);
             // Only with the rights for it: a failed write is reported, not escalated.
             if let Err(e) = std::fs::write(&anchor, pem) {
                 return report.skipped.push(format!(
