@@ -638,6 +638,25 @@ async fn login_during_idle_flood() -> Option<f64> {
     login_ms
 }
 
+/// The size of the binary people install: `cargo build --release` (panic = abort). The bench's
+/// own copy of the binary is built with the bench profile, where cargo ignores panic = abort and
+/// dev-dependency features are unified in, so it is bigger than what ships.
+fn shipped_binary_size() -> f64 {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let built = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "--bin", "openrouter-pkce"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(built.success(), "cargo build --release failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    std::fs::metadata(target.join("release/openrouter-pkce"))
+        .unwrap()
+        .len() as f64
+}
+
 async fn bench() {
     eprintln!("openrouter-pkce bench: {RUNS} runs each, release build {BIN}");
     let floor = floor_ready().await;
@@ -649,7 +668,7 @@ async fn bench() {
     let (idle, pending) = memory_with_pending(1000).await;
     let (http, https, hello, login_ms) = flood_all().await;
     let idle_flood_login_ms = login_during_idle_flood().await;
-    let size = std::fs::metadata(BIN).unwrap().len() as f64;
+    let size = shipped_binary_size();
 
     let rows: Vec<(&str, String, String, String, String, bool)> = vec![
         row_time("t_ready (warm cache)", warm, floor, 3.0),
