@@ -8,24 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn signal(process: &Running, name: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([&format!("-{name}"), &process.child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{name}");
-}
-
-/// The callback URL and state inside an authorize URL.
-fn callback_of(authorize: &url::Url) -> (url::Url, String) {
-    let q: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
-    (
-        url::Url::parse(&q["callback_url"]).unwrap(),
-        q["state"].clone(),
-    )
-}
-
 /// GETs `url` with curl (trusting this env's CA) and returns the HTTP status.
 fn curl_status(env: &TestEnv, url: &str) -> String {
     let out = std::process::Command::new("curl")

@@ -268,11 +268,10 @@ fn a_browser_that_cannot_start_leaves_the_url_printed_and_the_login_waiting() {
     .env("BROWSER", env.home().join("no-such-browser"));
     let login = Running::spawn(cmd);
     let url = login.wait_authorize_url();
-    assert!(
-        login.stderr().contains("Could not open a browser"),
-        "{}",
-        login.stderr()
-    );
+    // The URL is printed first, always; the failed start is reported as soon as it is known.
+    login.wait_stderr("the browser failure", |s| {
+        s.contains("Could not open a browser").then_some(())
+    });
     // The person opens the printed URL by hand.
     let follow = std::process::Command::new("curl")
         .args(["-sS", "-L", "-o", "/dev/null", "--cacert"])

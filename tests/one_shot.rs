@@ -11,15 +11,6 @@ use common::*;
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
-/// The callback URL and state inside an authorize URL.
-fn callback_of(authorize: &url::Url) -> (url::Url, String) {
-    let q: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
-    (
-        url::Url::parse(&q["callback_url"]).unwrap(),
-        q["state"].clone(),
-    )
-}
-
 /// Sends a raw request to 127.0.0.1:`port`; returns the status code.
 fn raw(port: u16, request: &str) -> u16 {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -7,13 +7,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn sigterm(process: &Running) {
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &process.child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
+fn signal_term(process: &Running) {
+    signal(process, "TERM");
 }
 
 #[test]
@@ -143,7 +138,7 @@ fn sigterm_fails_the_pending_login_and_exits_cleanly() {
     ]);
     let waiter = Running::spawn(cmd);
     waiter.wait_authorize_url();
-    sigterm(&served.process);
+    signal_term(&served.process);
     let started = Instant::now();
     let (status, _, stderr) = served.process.finish();
     let took = started.elapsed();

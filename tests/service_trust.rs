@@ -11,15 +11,6 @@ use std::os::unix::fs::PermissionsExt;
 
 use common::*;
 
-fn signal(process: &Running, name: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([&format!("-{name}"), &process.child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{name}");
-}
-
 /// A stranger's server on 127.0.0.1:`port` that answers everything with 200 (as /healthz would).
 fn stranger_on(port: u16) -> std::thread::JoinHandle<()> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();

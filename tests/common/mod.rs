@@ -512,3 +512,22 @@ pub fn serve_in_background(app: axum::Router) -> (std::net::SocketAddr, tokio::r
     runtime.spawn(async move { axum::serve(listener, app).await });
     (addr, runtime)
 }
+
+/// Sends signal `name` (`TERM`, `INT`, `STOP`, ...) to a spawned process.
+pub fn signal(process: &Running, name: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{name}"), &process.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{name}");
+}
+
+/// The callback URL and the state inside an authorize URL.
+pub fn callback_of(authorize: &url::Url) -> (url::Url, String) {
+    let q: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
+    (
+        url::Url::parse(&q["callback_url"]).unwrap(),
+        q["state"].clone(),
+    )
+}

@@ -77,6 +77,25 @@ where
     }
 }
 
+/// One request to the control API at `path`, bounded by `until`: the status and at most
+/// `max_body` of the body.
+pub async fn request(
+    path: &std::path::Path,
+    method: hyper::Method,
+    uri: &str,
+    body: Option<Vec<u8>>,
+    until: tokio::time::Instant,
+    max_body: usize,
+) -> std::result::Result<(u16, String), RequestError> {
+    let exchange = async {
+        let stream = connect(path).await?;
+        request_over(stream, method, uri, body, max_body).await
+    };
+    tokio::time::timeout_at(until, exchange)
+        .await
+        .unwrap_or(Err(RequestError::TimedOut))
+}
+
 /// One request on a connected control stream: the status and at most `max_body` of the body.
 async fn request_over<S>(
     stream: S,

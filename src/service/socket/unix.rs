@@ -8,7 +8,6 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use super::{DRAIN_TIMEOUT, RequestError, serve_connection, stopped};
 use crate::error::{Error, Result};
@@ -253,24 +252,11 @@ mod tests {
     }
 }
 
-/// One request over the socket at `path`, bounded by `until`.
-pub async fn request(
-    path: &Path,
-    method: hyper::Method,
-    uri: &str,
-    body: Option<Vec<u8>>,
-    until: Instant,
-    max_body: usize,
-) -> std::result::Result<(u16, String), RequestError> {
-    let exchange = async {
-        let stream = UnixStream::connect(path)
-            .await
-            .map_err(RequestError::Connect)?;
-        super::request_over(stream, method, uri, body, max_body).await
-    };
-    tokio::time::timeout_at(until, exchange)
+/// Connects to the control socket at `path`.
+pub(super) async fn connect(path: &Path) -> std::result::Result<UnixStream, RequestError> {
+    UnixStream::connect(path)
         .await
-        .unwrap_or(Err(RequestError::TimedOut))
+        .map_err(RequestError::Connect)
 }
 
 /// What the CLI found at the socket path.

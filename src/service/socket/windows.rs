@@ -10,7 +10,6 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::windows::named_pipe::{ClientOptions, NamedPipeServer, ServerOptions};
 use tokio::sync::watch;
-use tokio::time::Instant;
 use windows_sys::Win32::Foundation::LocalFree;
 use windows_sys::Win32::Security::Authorization::{
     ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
@@ -131,28 +130,17 @@ pub async fn serve(listener: ControlListener, router: Router, mut shutdown: watc
     .await;
 }
 
-/// One request over the pipe, bounded by `until`.
-pub async fn request(
+/// Connects to the control pipe at `path`, waiting while every instance is busy.
+pub(super) async fn connect(
     path: &Path,
-    method: hyper::Method,
-    uri: &str,
-    body: Option<Vec<u8>>,
-    until: Instant,
-    max_body: usize,
-) -> std::result::Result<(u16, String), RequestError> {
-    let exchange = async {
-        let client = loop {
-            match ClientOptions::new().open(path) {
-                Ok(client) => break client,
-                Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(e) => return Err(RequestError::Connect(e)),
+) -> std::result::Result<tokio::net::windows::named_pipe::NamedPipeClient, RequestError> {
+    loop {
+        match ClientOptions::new().open(path) {
+            Ok(client) => return Ok(client),
+            Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-        };
-        super::request_over(client, method, uri, body, max_body).await
-    };
-    tokio::time::timeout_at(until, exchange)
-        .await
-        .unwrap_or(Err(RequestError::TimedOut))
+            Err(e) => return Err(RequestError::Connect(e)),
+        }
+    }
 }
