@@ -1,4 +1,6 @@
-//! No secret (verifier, code, state, nonce, key) reaches stderr, even with RUST_LOG=trace.
+//! No secret (verifier, code, state, nonce, key) reaches stderr, even with RUST_LOG=trace. The
+//! one exception is deliberate: the authorize URL (which carries the state and nonce) is shown
+//! to the person on their own terminal, never in a log line.
 
 mod common;
 
@@ -47,10 +49,13 @@ fn authorize_and_exchange_at_trace_level_log_no_secrets() {
         &[
             ("code", b["code"].as_str().unwrap()),
             ("code_verifier", b["code_verifier"].as_str().unwrap()),
-            ("state", &q["state"]),
-            ("nonce", &nonce),
         ],
     );
+    // The URL line for the person aside, nothing else carries the state or the nonce.
+    let shown = format!("  {authorize}");
+    assert!(stderr.contains(&shown), "the URL was not shown:\n{stderr}");
+    let rest = stderr.replace(&shown, "");
+    assert_absent(&rest, &[("state", &q["state"]), ("nonce", &nonce)]);
 
     let mut exchange = env.command();
     exchange
