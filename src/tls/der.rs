@@ -47,6 +47,11 @@ pub fn not_after(cert_der: &[u8]) -> Option<String> {
     (tag == SEQUENCE).then_some(())?;
     let (_, _, rest) = read_tlv(validity)?;
     let (tag, time, _) = read_tlv(rest)?;
+    // Times are ASCII digits and 'Z'; anything else (multi-byte UTF-8 included, which would
+    // make the slicing below split a character) is not a time.
+    if !time.is_ascii() {
+        return None;
+    }
     let text = std::str::from_utf8(time).ok()?;
     let full = match tag {
         // RFC 5280: two-digit years 50-99 are 19xx, 00-49 are 20xx.
@@ -115,6 +120,18 @@ pub fn identity(cert_der: &[u8]) -> Option<Identity<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_with_multibyte_text_is_not_a_time() {
+        // Found by the host_header fuzz target: a UTCTime holding UTF-8 'Ճ' panicked on slicing.
+        let input: &[u8] = &[
+            48, 51, 48, 48, 48, 7, 0, 0, 52, 0, 0, 0, 0, 0, 0, 0, 0, 48, 33, 0, 4, 213, 131, 1, 8,
+            23, 13, 4, 213, 131, 1, 8, 23, 13, 23, 23, 47, 91, 23, 23, 23, 23, 36, 0, 0, 0, 0, 0,
+            0, 0, 0, 46, 23, 23, 47, 91, 23, 23, 23, 23, 36, 0, 0, 0, 0, 0, 0, 0, 0, 46, 23, 23,
+            23, 23, 23, 0, 0, 6,
+        ];
+        assert_eq!(not_after(input), None);
+    }
 
     #[test]
     fn reads_not_after_of_a_generated_certificate() {
