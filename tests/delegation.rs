@@ -34,12 +34,7 @@ fn a_delegated_login_honours_callback_scheme_and_host() {
     assert_eq!(callback.scheme(), "http", "{callback}");
     assert_eq!(callback.host_str(), Some("127.0.0.1"), "{callback}");
     // The auto-approving stand-in redirects to the http callback; follow it as a browser would.
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-L", "-o", "/dev/null", "-w", "%{http_code}"])
-        .arg(authorize.as_str())
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    assert_eq!(follow(&authorize), "200");
     let (status, stdout, stderr) = login.finish();
     assert!(status.success(), "{stderr}");
     assert!(

@@ -287,14 +287,7 @@ fn a_browser_that_cannot_start_leaves_the_url_printed_and_the_login_waiting() {
 
 #[test]
 fn a_pasted_redirect_url_completes_the_login_on_a_terminal() {
-    let script_found = std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok();
-    if !require(
-        "`script` (util-linux) is not installed, so no pty can be made",
-        script_found,
-    ) {
+    if !pty_available() {
         return;
     }
     let env = TestEnv::new();

@@ -25,11 +25,8 @@ fn raw(port: u16, request: &str) -> u16 {
         .unwrap()
 }
 
-#[test]
-fn only_a_get_to_the_nonce_path_on_our_authority_delivers_the_code() {
-    let env = TestEnv::new();
-    let stand_in = StandIn::start(&env, &[]);
-    let port = free_port();
+/// `authorize --no-browser` over an http callback on `port`, against `stand_in`.
+fn authorize_http(env: &TestEnv, stand_in: &StandIn, port: u16) -> std::process::Command {
     let mut cmd = env.command();
     cmd.args([
         "authorize",
@@ -40,8 +37,18 @@ fn only_a_get_to_the_nonce_path_on_our_authority_delivers_the_code() {
         &stand_in.url,
         "--port",
         &port.to_string(),
+        "--timeout",
+        "20",
     ]);
-    let login = Running::spawn(cmd);
+    cmd
+}
+
+#[test]
+fn only_a_get_to_the_nonce_path_on_our_authority_delivers_the_code() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let port = free_port();
+    let login = Running::spawn(authorize_http(&env, &stand_in, port));
     let (callback, state) = callback_of(&login.wait_authorize_url());
     let path = callback.path().to_owned();
     let host = format!("Host: localhost:{port}\r\n");
@@ -136,12 +143,7 @@ fn a_key_that_cannot_be_written_after_the_exchange_goes_to_stdout() {
     // The path passed the checks; now it becomes a directory, so the write will fail.
     std::fs::remove_file(&target).unwrap();
     std::fs::create_dir(&target).unwrap();
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-L", "-o", "/dev/null"])
-        .arg(authorize.as_str())
-        .status()
-        .unwrap();
-    assert!(out.success());
+    assert_eq!(follow(&authorize), "200");
     let (status, stdout, stderr) = login.finish();
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert_standin_key(&stdout);
@@ -350,14 +352,7 @@ fn the_browser_gets_a_private_redirect_page_never_the_url() {
 
 #[test]
 fn exchange_on_a_terminal_says_what_it_expects() {
-    let script_found = std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok();
-    if !require(
-        "`script` (util-linux) is not installed, so no pty can be made",
-        script_found,
-    ) {
+    if !pty_available() {
         return;
     }
     let env = TestEnv::new();
@@ -446,20 +441,7 @@ fn two_host_headers_are_refused() {
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &[]);
     let port = free_port();
-    let mut cmd = env.command();
-    cmd.args([
-        "authorize",
-        "--no-browser",
-        "--callback-scheme",
-        "http",
-        "--openrouter-url",
-        &stand_in.url,
-        "--port",
-        &port.to_string(),
-        "--timeout",
-        "20",
-    ]);
-    let login = Running::spawn(cmd);
+    let login = Running::spawn(authorize_http(&env, &stand_in, port));
     let (callback, state) = callback_of(&login.wait_authorize_url());
     let request = format!(
         "GET {}?code=forged&state={state} HTTP/1.1\r\nHost: localhost:{port}\r\nHost: evil.example\r\n\r\n",

@@ -186,12 +186,7 @@ fn sigterm_during_an_exchange_still_hands_over_the_key() {
     ));
     let authorize = login.wait_authorize_url();
     // Play the browser: the callback is answered as soon as the code arrives.
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-L", "-o", "/dev/null", "-w", "%{http_code}"])
-        .arg(authorize.as_str())
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    assert_eq!(follow(&authorize), "200");
     signal(&served.process, "TERM");
     let (status, stdout, stderr) = login.finish();
     assert!(status.success(), "the minted key was lost: {stderr}");
@@ -307,12 +302,7 @@ fn an_exchange_outliving_the_shutdown_bound_gets_an_answer_that_says_so() {
         &["--callback-scheme", "http"],
     ));
     let authorize = login.wait_authorize_url();
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-L", "-o", "/dev/null", "-w", "%{http_code}"])
-        .arg(authorize.as_str())
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    assert_eq!(follow(&authorize), "200");
     signal(&served.process, "TERM");
     let (status, _, stderr) = login.finish();
     assert_eq!(status.code(), Some(8), "{stderr}");

@@ -531,3 +531,24 @@ pub fn callback_of(authorize: &url::Url) -> (url::Url, String) {
         q["state"].clone(),
     )
 }
+
+/// Plays the browser for an http callback: follows `url` (the stand-in auto-approves and
+/// redirects to the callback) and returns the final HTTP status.
+pub fn follow(url: &url::Url) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "-L", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(url.as_str())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether `script` (util-linux) can give a child a pseudo-terminal; skips visibly without it
+/// (fails under CI=true).
+pub fn pty_available() -> bool {
+    let found = Command::new("script").arg("--version").output().is_ok();
+    require(
+        "`script` (util-linux) is not installed, so no pty can be made",
+        found,
+    )
+}
