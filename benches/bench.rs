@@ -195,13 +195,15 @@ fn login_args(port: u16, openrouter: &str) -> Vec<String> {
 
 async fn t_ready(cold: bool) -> Stats {
     let mut samples = Vec::new();
+    // A live OpenRouter: the login checks it answers before it shows the URL.
+    let (openrouter, _task) = standin::start(0, StandInOptions::default()).await.unwrap();
     let warm_home = Home::new();
     warm_home.warm();
     for _ in 0..RUNS {
         let cold_home = Home::new();
         let home = if cold { &cold_home } else { &warm_home };
         let port = free_port();
-        let args = login_args(port, "http://127.0.0.1:9");
+        let args = login_args(port, openrouter.as_str());
         let ca = home.ca();
         let ms = time_until(
             || {
@@ -437,7 +439,9 @@ async fn start_serve(home: &Home, openrouter: &str) -> Served {
 async fn memory_with_pending(n: usize) -> (Memory, Memory) {
     let home = Home::new();
     home.warm();
-    let served = start_serve(&home, "http://127.0.0.1:9").await;
+    // Flows start only while OpenRouter answers.
+    let (openrouter, _task) = standin::start(0, StandInOptions::default()).await.unwrap();
+    let served = start_serve(&home, openrouter.as_str()).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let idle = Memory::of(served.child.id());
     for _ in 0..n {

@@ -21,6 +21,11 @@ pub const HEADER_TIMEOUT_SECS: u64 = 10;
 pub const MAX_CONNECTIONS: usize = 512;
 /// `mock-server --port`.
 pub const STAND_IN_PORT: u16 = 8787;
+/// How long the browser's callback page waits for the exchange before it says "still working"
+/// (the exchange itself is bounded by the HTTP client's own timeouts).
+pub const CALLBACK_PAGE_WAIT: Duration = Duration::from_secs(20);
+/// How long the OpenRouter reachability check before the browser opens may take.
+pub const REACHABILITY_TIMEOUT: Duration = Duration::from_secs(5);
 /// `demo`: how long the built-in client may take.
 pub const DEMO_TIMEOUT: Duration = Duration::from_secs(60);
 

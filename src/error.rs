@@ -80,12 +80,14 @@ pub enum Error {
         excerpt: String,
     },
     /// The callback port is held by another process on one of the loopback addresses.
-    #[error("could not bind {addr}: in use{}", holder.as_deref().map(|h| format!(" by {h}")).unwrap_or_default())]
+    #[error("could not bind {addr}: in use{}; {advice}", holder.as_deref().map(|h| format!(" by {h}")).unwrap_or_default())]
     PortInUse {
         /// The address that could not be bound.
         addr: SocketAddr,
         /// The holding process (`pid 4242 (node)`) where the OS lets us find it.
         holder: Option<String>,
+        /// What to do about it (it depends on the command).
+        advice: &'static str,
     },
     /// The background service shut down while the flow was pending.
     #[error("the openrouter-pkce service is stopping; the login was cancelled")]
@@ -400,6 +402,7 @@ mod tests {
             Error::PortInUse {
                 addr: "127.0.0.1:1".parse().unwrap(),
                 holder: None,
+                advice: "",
             },
             Error::ServiceStopping,
             Error::ServiceUnavailable {
@@ -487,10 +490,11 @@ mod tests {
         let e = Error::PortInUse {
             addr: "127.0.0.1:3000".parse().unwrap(),
             holder: Some("pid 4242 (node)".into()),
+            advice: "choose another --port",
         };
         assert_eq!(
             e.to_string(),
-            "could not bind 127.0.0.1:3000: in use by pid 4242 (node)"
+            "could not bind 127.0.0.1:3000: in use by pid 4242 (node); choose another --port"
         );
     }
 }

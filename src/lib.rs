@@ -4,13 +4,12 @@
 //! One login driver ([`flow::driver`]) runs every login, in-process ([`flow::local`]) or through
 //! the background service ([`service`]).
 
-/// Like `eprintln!`, but a closed or full stderr is ignored instead of panicking: the release
-/// build aborts on panic, and a person piping our messages into `head` must not kill a login
-/// (or leave a service flow behind).
+/// One line for the person on stderr, through [`ui::say`]: never a panic on a closed stderr
+/// (the release build aborts on panic, and a person piping our messages into `head` must not
+/// kill a login), printed above the spinner, and a `notice` event under `--events`.
 macro_rules! say {
     ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        $crate::ui::say(format_args!($($arg)*));
     }};
 }
 
@@ -27,5 +26,6 @@ pub mod server;
 pub mod service;
 pub mod sys;
 pub mod tls;
+pub mod ui;
 
 pub use error::{Error, Result, exit_code};

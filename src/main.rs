@@ -4,11 +4,15 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use openrouter_pkce::cli::{Cli, Command, config::json_logs};
+use openrouter_pkce::cli::config::{json_logs, wants_events};
+use openrouter_pkce::cli::{Cli, Command};
 use openrouter_pkce::{error::EXIT_INTERNAL, exit_code, logging};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if wants_events(&cli) {
+        openrouter_pkce::ui::use_events();
+    }
     let default_level = match cli.command {
         Command::Serve(_) => "openrouter_pkce=info,warn",
         _ => "warn",
@@ -31,8 +35,7 @@ fn main() -> ExitCode {
     match runtime.block_on(openrouter_pkce::cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // A closed stderr must not turn a clean failure into an abort.
-            let _ = writeln!(std::io::stderr(), "error: {e}");
+            openrouter_pkce::ui::failed(&e);
             ExitCode::from(exit_code(&e))
         }
     }

@@ -132,7 +132,12 @@ async fn forged_and_stray_requests_are_refused_and_the_real_login_still_complete
     let browser = openrouter_pkce::openrouter::browser_like_client(Some(&w.env.ca_cert())).unwrap();
     let page = browser.get(w.authorize.as_str()).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.text().await.unwrap().contains("Signed in"));
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Logged in to OpenRouter")
+    );
     let Waiting {
         login, stand_in, ..
     } = w;

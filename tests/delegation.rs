@@ -159,7 +159,7 @@ const OPENROUTER: &str = "http://127.0.0.1:9";
 
 fn created(port: u16) -> String {
     format!(
-        r#"{{"id":"f1","authorize_url":"{OPENROUTER}/auth?callback_url=https%3A%2F%2Flocalhost%3A{port}%2Fcallback%2Fn&code_challenge=c&code_challenge_method=S256&state=s","expires_at":"2030-01-01T00:00:00Z"}}"#
+        r#"{{"id":"f1","authorize_url":"{OPENROUTER}/auth?callback_url=http%3A%2F%2Flocalhost%3A{port}%2Fcallback%2Fn&code_challenge=c&code_challenge_method=S256&state=s","expires_at":"2030-01-01T00:00:00Z"}}"#
     )
 }
 

@@ -38,12 +38,13 @@ fn login_through_the_browser_prints_the_key() {
     // The browser landed on the success page, and the page carries no secret.
     env.wait_browser_landed();
     let page = std::fs::read_to_string(env.browser_page()).unwrap();
-    assert!(page.contains("Signed in to OpenRouter"), "{page}");
+    assert!(page.contains("Logged in to OpenRouter"), "{page}");
     assert!(!page.contains("standin-code-"), "the page shows the code");
-    // The authorize URL went to the browser with a nonce'd https callback and S256.
+    // The authorize URL went to the browser with a nonce'd callback and S256; http, because
+    // this fresh HOME's CA is trusted nowhere (the `auto` default).
     let url = url::Url::parse(&std::fs::read_to_string(env.browser_log()).unwrap()).unwrap();
     let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
-    assert!(q["callback_url"].starts_with("https://localhost:"), "{url}");
+    assert!(q["callback_url"].starts_with("http://localhost:"), "{url}");
     assert!(q["callback_url"].contains("/callback/"), "{url}");
     assert_eq!(q["code_challenge_method"], "S256");
     assert!(q["state"].len() >= 43);
@@ -99,7 +100,7 @@ fn authorize_piped_into_exchange() {
         b["callback_url"]
             .as_str()
             .unwrap()
-            .starts_with("https://localhost:")
+            .starts_with("http://localhost:")
     );
     assert_eq!(
         stand_in.stats()["exchange_requests"],
@@ -270,7 +271,7 @@ fn a_browser_that_cannot_start_leaves_the_url_printed_and_the_login_waiting() {
     let url = login.wait_authorize_url();
     // The URL is printed first, always; the failed start is reported as soon as it is known.
     login.wait_stderr("the browser failure", |s| {
-        s.contains("Could not open a browser").then_some(())
+        s.contains("No browser opened").then_some(())
     });
     // The person opens the printed URL by hand.
     let follow = std::process::Command::new("curl")
@@ -293,27 +294,20 @@ fn a_pasted_redirect_url_completes_the_login_on_a_terminal() {
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &[]);
     let port = free_port();
-    let inner = format!(
-        "'{BIN}' login --no-browser --openrouter-url {} --port {port} --timeout 20",
-        stand_in.url
+    // A pseudo-terminal as stdin, like an SSH session (http: no question about trust here).
+    let mut login = on_pty(
+        &env,
+        &format!(
+            "login --no-browser --callback-scheme http --openrouter-url {} --port {port} --timeout 20",
+            stand_in.url
+        ),
+        &[],
     );
-    // `script` gives the child a pseudo-terminal as stdin, like an SSH session.
-    let mut cmd = std::process::Command::new("script");
-    cmd.args(["-q", "-e", "-c", &inner, "/dev/null"])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", env.home())
-        .env("XDG_CONFIG_HOME", env.home().join("config"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut login = Running::spawn(cmd);
     let wait_url = |login: &Running| {
         let found = poll_for(std::time::Duration::from_secs(20), || {
             let out = login.stdout();
-            let word = out.split_whitespace().find(|w| w.contains("/auth?"))?;
-            out.contains("paste")
-                .then(|| url::Url::parse(word).unwrap())
+            let url = url_in(&out)?;
+            out.contains("paste").then_some(url)
         });
         found.unwrap_or_else(|| panic!("no URL: {}", login.stdout()))
     };
@@ -342,29 +336,57 @@ fn a_pasted_redirect_url_completes_the_login_on_a_terminal() {
     assert!(stdout.contains("\"key\":\"sk-or-v1-standin-"), "{stdout}");
 }
 
+/// `--callback-scheme auto` (the default) uses https only where the browser will accept it:
+/// while the local CA is trusted nowhere, an http callback and one line on how to get https;
+/// once `trust` has put the CA in the browser's store, https and no line.
 #[test]
-fn the_trust_hint_shows_until_trust_has_run() {
+fn auto_scheme_uses_https_only_once_the_ca_is_trusted() {
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let callback_of_last_login = || {
+        let url = url::Url::parse(&std::fs::read_to_string(env.browser_log()).unwrap()).unwrap();
+        let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        url::Url::parse(&q["callback_url"]).unwrap()
+    };
     let (status, _, stderr) = run(login_cmd(&env, &stand_in, free_port()));
     assert!(status.success(), "{stderr}");
+    assert_eq!(callback_of_last_login().scheme(), "http");
     assert!(
-        stderr.contains("openrouter-pkce trust"),
-        "no hint: {stderr}"
+        stderr.contains("Run `openrouter-pkce trust` once to use https"),
+        "no way to https: {stderr}"
     );
-    // Once `trust` has recorded that it ran, the hint is gone (a file check, no subprocess).
+    // The record that `trust` ran is not enough: the browser's store must hold the CA.
     std::fs::write(env.config_dir().join("trusted"), "NSS").unwrap();
     let (status, _, stderr) = run(login_cmd(&env, &stand_in, free_port()));
     assert!(status.success(), "{stderr}");
-    assert!(
-        !stderr.contains("openrouter-pkce trust"),
-        "hint after trust: {stderr}"
-    );
-    // Plain http callbacks never need it.
-    std::fs::remove_file(env.config_dir().join("trusted")).unwrap();
+    assert_eq!(callback_of_last_login().scheme(), "http", "{stderr}");
+    // An explicit https is obeyed, with the warning.
+    let mut cmd = login_cmd(&env, &stand_in, free_port());
+    cmd.args(["--callback-scheme", "https"]);
+    let (status, _, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    assert_eq!(callback_of_last_login().scheme(), "https");
+    assert!(stderr.contains("will warn"), "{stderr}");
+    if !require(
+        "certutil (libnss3-tools) is not installed",
+        certutil_found(),
+    ) {
+        return;
+    }
+    let mut trust = env.command();
+    trust.args(["trust", "--user-only"]);
+    let (status, _, stderr) = run(trust);
+    assert!(status.success(), "{stderr}");
+    let (status, _, stderr) = run(login_cmd(&env, &stand_in, free_port()));
+    assert!(status.success(), "{stderr}");
+    assert_eq!(callback_of_last_login().scheme(), "https", "{stderr}");
+    assert!(!stderr.contains("openrouter-pkce trust"), "{stderr}");
+    // An explicit http is obeyed too, and needs no word about certificates.
     let mut cmd = login_cmd(&env, &stand_in, free_port());
     cmd.args(["--callback-scheme", "http"]);
-    let (_, _, stderr) = run(cmd);
+    let (status, _, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    assert_eq!(callback_of_last_login().scheme(), "http");
     assert!(!stderr.contains("openrouter-pkce trust"), "{stderr}");
 }
 

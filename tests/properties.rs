@@ -72,7 +72,7 @@ proptest! {
         match reg.outcome.try_recv() {
             Ok(delivered) => {
                 prop_assert_eq!(expected, Ok(Accepted::Code));
-                let delivered = delivered.unwrap();
+                let delivered = delivered.outcome.unwrap();
                 prop_assert_eq!(Some(delivered.secret()), code.as_deref());
             }
             Err(_) => prop_assert_ne!(expected, Ok(Accepted::Code)),
@@ -96,7 +96,7 @@ proptest! {
         }
         let params = CallbackParams::from_url(&url).unwrap();
         prop_assert_eq!(flows.deliver(&params), Ok(Accepted::Code));
-        let delivered = reg.outcome.try_recv().unwrap().unwrap();
+        let delivered = reg.outcome.try_recv().unwrap().outcome.unwrap();
         prop_assert_eq!(delivered.secret(), code.as_str());
     }
 
@@ -237,6 +237,7 @@ fn control_api_status(path: &str, origin: axum::http::HeaderValue) -> axum::http
         let config = openrouter_pkce::service::ServiceConfig::new(
             url::Url::parse("http://127.0.0.1:9/").unwrap(),
             4321,
+            openrouter_pkce::tls::CertSource::Local(std::env::temp_dir().join("no-ca")),
         );
         let service = openrouter_pkce::service::Service::new(config);
         (runtime, service)

@@ -12,10 +12,34 @@ use tower::ServiceExt;
 
 const PORT: u16 = 4321;
 
-/// A service at the shipped defaults.
-fn service() -> Service {
-    let config = ServiceConfig::new(url::Url::parse("http://127.0.0.1:9/").unwrap(), PORT);
-    Service::new(config)
+/// A service at the shipped defaults, against a stand-in OpenRouter (flows start only when
+/// OpenRouter answers), with a local CA that is not trusted anywhere.
+struct TestService {
+    service: Service,
+    _stand_in: tokio::task::JoinHandle<()>,
+}
+
+impl std::ops::Deref for TestService {
+    type Target = Service;
+    fn deref(&self) -> &Service {
+        &self.service
+    }
+}
+
+async fn service() -> TestService {
+    let (url, stand_in) = openrouter_pkce::openrouter::standin::start(0, Default::default())
+        .await
+        .unwrap();
+    let untrusted = std::env::temp_dir().join("openrouter-pkce-service-api-no-ca");
+    let config = ServiceConfig::new(
+        url,
+        PORT,
+        openrouter_pkce::tls::CertSource::Local(untrusted),
+    );
+    TestService {
+        service: Service::new(config),
+        _stand_in: stand_in,
+    }
 }
 
 fn request(method: &str, uri: &str) -> axum::http::request::Builder {
@@ -57,7 +81,7 @@ async fn create(service: &Service, body: &str) -> (StatusCode, Value) {
 
 #[tokio::test]
 async fn the_tcp_port_serves_no_control_api() {
-    let s = service();
+    let s = service().await;
     for (method, path) in [
         ("POST", "/v1/flows"),
         ("GET", "/v1/flows/x"),
@@ -72,7 +96,7 @@ async fn the_tcp_port_serves_no_control_api() {
 
 #[tokio::test]
 async fn control_requests_with_an_origin_are_403() {
-    let s = service();
+    let s = service().await;
     let req = request("POST", "/v1/flows")
         .header(header::ORIGIN, "https://evil.example")
         .body(Body::from("{}"))
@@ -91,7 +115,7 @@ async fn control_requests_with_an_origin_are_403() {
 
 #[tokio::test]
 async fn a_foreign_host_is_refused() {
-    let s = service();
+    let s = service().await;
     for host in [
         "evil.example:4321".to_owned(),
         format!("localhost:{}", PORT + 1),
@@ -112,7 +136,7 @@ async fn a_foreign_host_is_refused() {
 
 #[tokio::test]
 async fn healthz_is_200_with_no_data() {
-    let s = service();
+    let s = service().await;
     let req = Request::get("/healthz")
         .header(header::HOST, format!("127.0.0.1:{PORT}"))
         .body(Body::empty())
@@ -124,7 +148,7 @@ async fn healthz_is_200_with_no_data() {
 
 #[tokio::test]
 async fn bad_bodies_are_400_naming_the_field() {
-    let s = service();
+    let s = service().await;
     for (body, field) in [
         ("not json", "body"),
         ("[]", "body"),
@@ -158,7 +182,7 @@ async fn bad_bodies_are_400_naming_the_field() {
 
 #[tokio::test]
 async fn oversized_bodies_are_refused() {
-    let s = service();
+    let s = service().await;
     let body = format!(r#"{{"exchange":true,"pad":"{}"}}"#, "x".repeat(64 * 1024));
     let (status, json) = create(&s, &body).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
@@ -167,7 +191,7 @@ async fn oversized_bodies_are_refused() {
 
 #[tokio::test]
 async fn every_control_refusal_is_json() {
-    let s = service();
+    let s = service().await;
     for (method, path, want) in [
         ("PUT", "/v1/flows", StatusCode::METHOD_NOT_ALLOWED),
         ("GET", "/v1/nothing", StatusCode::NOT_FOUND),
@@ -186,7 +210,7 @@ async fn every_control_refusal_is_json() {
 
 #[tokio::test]
 async fn unknown_ids_are_404() {
-    let s = service();
+    let s = service().await;
     let req = request("GET", "/v1/flows/nope")
         .body(Body::empty())
         .unwrap();
@@ -199,7 +223,7 @@ async fn unknown_ids_are_404() {
 
 #[tokio::test]
 async fn the_default_pending_cap_gives_429() {
-    let s = service();
+    let s = service().await;
     let cap = openrouter_pkce::defaults::MAX_PENDING;
     for _ in 0..cap {
         assert_eq!(
@@ -216,7 +240,7 @@ async fn the_default_pending_cap_gives_429() {
 
 #[tokio::test]
 async fn a_huge_wait_is_clamped_not_a_crash() {
-    let s = service();
+    let s = service().await;
     let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
     let id = flow["id"].as_str().unwrap();
     s.stop();
@@ -232,25 +256,50 @@ async fn a_huge_wait_is_clamped_not_a_crash() {
 
 #[tokio::test]
 async fn another_openrouter_url_is_a_conflict_and_scheme_and_host_are_honoured() {
-    let s = service();
+    let s = service().await;
     let (status, json) = create(&s, r#"{"openrouter_url":"https://openrouter.ai/"}"#).await;
     assert_eq!(status, StatusCode::CONFLICT, "{json}");
     assert_eq!(json["error"]["code"], "conflict");
     assert_eq!(json["error"]["exit_code"], 2);
     assert_eq!(s.pending(), 0);
-    let (status, json) = create(
-        &s,
-        r#"{"openrouter_url":"http://127.0.0.1:9/","callback_scheme":"http","callback_host":"127.0.0.1"}"#,
-    )
-    .await;
+    let body = serde_json::json!({
+        "openrouter_url": s.engine().config().openrouter,
+        "callback_scheme": "https",
+        "callback_host": "127.0.0.1",
+    });
+    let (status, json) = create(&s, &body.to_string()).await;
     assert_eq!(status, StatusCode::CREATED, "{json}");
     let (cb, _) = callback_of(json["authorize_url"].as_str().unwrap());
-    assert_eq!(cb.scheme(), "http");
+    assert_eq!(
+        cb.scheme(),
+        "https",
+        "an explicit https is obeyed, trusted or not"
+    );
     assert_eq!(cb.host_str(), Some("127.0.0.1"));
-    // Without them, the service's own defaults (https, localhost).
-    let (_, json) = create(&s, "{}").await;
-    let (cb, _) = callback_of(json["authorize_url"].as_str().unwrap());
-    assert_eq!((cb.scheme(), cb.host_str()), ("https", Some("localhost")));
+    // Without them, the service's own defaults: auto (http while the CA is untrusted), localhost.
+    for body in ["{}", r#"{"callback_scheme":"auto"}"#] {
+        let (_, json) = create(&s, body).await;
+        let (cb, _) = callback_of(json["authorize_url"].as_str().unwrap());
+        assert_eq!((cb.scheme(), cb.host_str()), ("http", Some("localhost")));
+    }
+}
+
+#[tokio::test]
+async fn a_flow_is_refused_while_openrouter_does_not_answer() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = url::Url::parse(&format!("http://{}/", closed.local_addr().unwrap())).unwrap();
+    drop(closed);
+    let untrusted = std::env::temp_dir().join("openrouter-pkce-service-api-no-ca");
+    let s = Service::new(ServiceConfig::new(
+        url,
+        PORT,
+        openrouter_pkce::tls::CertSource::Local(untrusted),
+    ));
+    let (status, json) = create(&s, r#"{"exchange":true}"#).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{json}");
+    assert_eq!(json["error"]["code"], "unreachable");
+    assert_eq!(json["error"]["exit_code"], 6);
+    assert_eq!(s.pending(), 0, "no flow is left waiting for a browser");
 }
 
 /// The callback URL and state inside an authorize URL.
@@ -275,7 +324,7 @@ async fn callback(s: &Service, url: &url::Url) -> (StatusCode, String) {
 
 #[tokio::test]
 async fn callbacks_are_routed_to_their_flow_by_state_and_nonce() {
-    let s = service();
+    let s = service().await;
     let (_, a) = create(&s, r#"{"exchange":false,"limit":5}"#).await;
     let (_, b) = create(&s, r#"{"exchange":false}"#).await;
     assert_ne!(a["id"], b["id"]);
@@ -330,7 +379,7 @@ async fn callbacks_are_routed_to_their_flow_by_state_and_nonce() {
 // waiting before the callback is sent.
 #[tokio::test(start_paused = true)]
 async fn a_long_poll_returns_as_soon_as_the_callback_lands() {
-    let s = service();
+    let s = service().await;
     let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
     let (cb, state) = callback_of(flow["authorize_url"].as_str().unwrap());
     let poll = {
@@ -362,7 +411,7 @@ async fn a_long_poll_returns_as_soon_as_the_callback_lands() {
 
 #[tokio::test]
 async fn a_denial_fails_the_flow_with_the_denied_code() {
-    let s = service();
+    let s = service().await;
     let (_, flow) = create(&s, r#"{"exchange":true}"#).await;
     let (mut cb, _) = callback_of(flow["authorize_url"].as_str().unwrap());
     cb.query_pairs_mut().append_pair("error", "access_denied");
@@ -381,7 +430,7 @@ async fn a_denial_fails_the_flow_with_the_denied_code() {
 
 #[tokio::test]
 async fn delete_cancels_and_the_callback_right_after_is_refused() {
-    let s = service();
+    let s = service().await;
     let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
     let id = flow["id"].as_str().unwrap();
     let req = request("DELETE", &format!("/v1/flows/{id}"))
@@ -404,7 +453,7 @@ async fn delete_cancels_and_the_callback_right_after_is_refused() {
 
 #[tokio::test(start_paused = true)]
 async fn pending_flows_expire_at_the_default_flow_timeout() {
-    let s = service();
+    let s = service().await;
     let started = tokio::time::Instant::now();
     let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
     let id = flow["id"].as_str().unwrap();
@@ -436,7 +485,7 @@ async fn pending_flows_expire_at_the_default_flow_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn finished_results_are_wiped_after_the_default_ttl() {
-    let s = service();
+    let s = service().await;
     let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
     let (mut cb, state) = callback_of(flow["authorize_url"].as_str().unwrap());
     cb.query_pairs_mut()
@@ -461,7 +510,7 @@ async fn finished_results_are_wiped_after_the_default_ttl() {
 
 #[tokio::test(start_paused = true)]
 async fn stopping_fails_pending_flows_and_refuses_new_ones() {
-    let s = service();
+    let s = service().await;
     let (_, flow) = create(&s, r#"{"exchange":true}"#).await;
     let poll = {
         let s = s.clone();

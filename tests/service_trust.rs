@@ -302,9 +302,15 @@ fn an_exchange_outliving_the_shutdown_bound_gets_an_answer_that_says_so() {
         &["--callback-scheme", "http"],
     ));
     let authorize = login.wait_authorize_url();
-    assert_eq!(follow(&authorize), "200");
+    // The browser's page waits for the exchange, so the browser runs on its own thread.
+    let browser = std::thread::spawn(move || follow(&authorize));
+    // The delegated login hears from the service that the code is being exchanged.
+    login.wait_stderr("the exchange to start", |s| {
+        s.contains("creating your key").then_some(())
+    });
     signal(&served.process, "TERM");
     let (status, _, stderr) = login.finish();
     assert_eq!(status.code(), Some(8), "{stderr}");
     assert!(stderr.contains("a key may have been created"), "{stderr}");
+    browser.join().unwrap();
 }

@@ -7,10 +7,6 @@ use std::process::Command;
 
 use common::*;
 
-fn certutil_found() -> bool {
-    Command::new("certutil").arg("-H").output().is_ok()
-}
-
 fn trust(env: &TestEnv, args: &[&str]) -> serde_json::Value {
     let mut cmd = env.command();
     cmd.arg("trust").args(args);

@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use url::Url;
 
 use crate::defaults;
-use crate::flow::{CallbackHost, CallbackScheme};
+use crate::flow::CallbackHost;
+use crate::flow::scheme::SchemeChoice;
 use crate::input;
 use crate::input::{Seconds, UsageLimitType};
 use crate::pkce::ChallengeMethod;
@@ -174,9 +175,10 @@ pub struct OpenRouterArgs {
 /// How callback URLs look and which certificate serves them (one-shot and service alike).
 #[derive(Debug, Args, Clone)]
 pub struct ListenerArgs {
-    /// Scheme of the callback URL: https (local certificate) or http.
-    #[arg(long, value_enum, default_value_t = CallbackScheme::Https)]
-    pub callback_scheme: CallbackScheme,
+    /// Scheme of the callback URL: auto uses https when the local CA is trusted (see `trust`)
+    /// or --tls-cert is given, and http otherwise; the port serves both either way.
+    #[arg(long, value_enum, default_value_t = SchemeChoice::Auto)]
+    pub callback_scheme: SchemeChoice,
     /// Host name in the callback URL.
     #[arg(long, value_enum, default_value_t = CallbackHost::Localhost)]
     pub callback_host: CallbackHost,
@@ -191,9 +193,10 @@ pub struct ListenerArgs {
 /// The callback listener and browser flags shared by authorize and login.
 #[derive(Debug, Args, Clone)]
 pub struct CallbackArgs {
-    /// Port of the loopback callback listener.
-    #[arg(long, default_value_t = defaults::PORT, value_parser = clap::value_parser!(u16).range(1..))]
-    pub port: u16,
+    /// Port of the loopback callback listener [default: 3000 when free, else any free port;
+    /// 0: any free port].
+    #[arg(long, value_parser = clap::value_parser!(u16))]
+    pub port: Option<u16>,
     /// Seconds the whole command may take, browser included (1 to 86400).
     #[arg(long, value_name = "SECONDS", default_value_t = Seconds(defaults::TIMEOUT_SECS), value_parser = input::value_timeout)]
     pub timeout: Seconds,
@@ -209,6 +212,10 @@ pub struct CallbackArgs {
     /// Run against a built-in OpenRouter stand-in on a free loopback port (no account needed).
     #[arg(long)]
     pub stand_in: bool,
+    /// Write progress to stderr as JSON lines (events) instead of prose, for apps that draw
+    /// their own UI; see the README for the events.
+    #[arg(long)]
+    pub events: bool,
 }
 
 /// `authorize` flags.

@@ -11,8 +11,10 @@ use crate::cli::args::{
     CallbackArgs, Cli, Command, CreateCodeArgs, ListenerArgs, LogFormat, ServeArgs, ServiceAction,
 };
 use crate::error::{Error, Result};
+use crate::flow::CallbackHost;
+use crate::flow::local::PortChoice;
 use crate::flow::present::Presenter;
-use crate::flow::{CallbackHost, CallbackScheme};
+use crate::flow::scheme::SchemeChoice;
 use crate::input::UsageLimitType;
 use crate::openrouter::standin::{Consent, StandInOptions};
 use crate::pkce::ChallengeMethod;
@@ -70,13 +72,11 @@ pub enum OpenRouterTarget {
     StandIn,
 }
 
-/// The callback listener's settings, shared by the one-shot commands and `serve`.
+/// The callback URL and certificate settings, shared by the one-shot commands and `serve`.
 #[derive(Debug, Clone)]
 pub struct ListenerConfig {
-    /// The port.
-    pub port: u16,
-    /// The callback URL's scheme.
-    pub scheme: CallbackScheme,
+    /// The callback URL's scheme, or auto.
+    pub scheme: SchemeChoice,
     /// The callback URL's host name.
     pub host: CallbackHost,
     /// The certificate for https.
@@ -90,6 +90,8 @@ pub struct LoginConfig {
     pub exchange: bool,
     /// OpenRouter.
     pub openrouter: OpenRouterTarget,
+    /// The callback port.
+    pub port: PortChoice,
     /// The callback listener.
     pub listener: ListenerConfig,
     /// The deadline for the whole command.
@@ -141,6 +143,8 @@ pub struct CreateCodeConfig {
 pub struct ServeConfig {
     /// OpenRouter.
     pub openrouter: Url,
+    /// The port (fixed, so clients can find the service).
+    pub port: u16,
     /// The listener (its scheme and host are the defaults for flows that name none).
     pub listener: ListenerConfig,
     /// How long a flow waits for its callback.
@@ -265,18 +269,26 @@ impl Config {
     }
 }
 
+/// Whether stderr carries `--events` instead of prose.
+pub fn wants_events(cli: &Cli) -> bool {
+    match &cli.command {
+        Command::Authorize(a) => a.callback.events,
+        Command::Login(a) => a.callback.events,
+        _ => false,
+    }
+}
+
 /// Whether the command writes logs as JSON (`serve --log-format json`).
 pub fn json_logs(cli: &Cli) -> bool {
     matches!(&cli.command, Command::Serve(a) if a.log_format == LogFormat::Json)
 }
 
-fn listener_config(port: u16, listener: ListenerArgs) -> Result<ListenerConfig> {
+fn listener_config(listener: ListenerArgs) -> Result<ListenerConfig> {
     let cert = match (listener.tls_cert, listener.tls_key) {
         (Some(cert), Some(key)) => CertSource::Files { cert, key },
         _ => CertSource::Local(crate::sys::paths::config_dir()?),
     };
     Ok(ListenerConfig {
-        port,
         scheme: listener.callback_scheme,
         host: listener.callback_host,
         cert,
@@ -296,7 +308,12 @@ fn login_config(
         } else {
             OpenRouterTarget::Url(openrouter)
         },
-        listener: listener_config(args.port, args.listener)?,
+        port: match args.port {
+            None => PortChoice::Preferred(crate::defaults::PORT),
+            Some(0) => PortChoice::Any,
+            Some(port) => PortChoice::Exact(port),
+        },
+        listener: listener_config(args.listener)?,
         timeout: args.timeout.duration(),
         presenter: if args.no_browser {
             Presenter::PrintOnly
@@ -381,7 +398,8 @@ fn create_code_config(a: CreateCodeArgs) -> Result<CreateCodeConfig> {
 fn serve_config(a: ServeArgs) -> Result<ServeConfig> {
     Ok(ServeConfig {
         openrouter: a.openrouter.openrouter_url,
-        listener: listener_config(a.port, a.listener)?,
+        port: a.port,
+        listener: listener_config(a.listener)?,
         flow_timeout: a.flow_timeout.duration(),
         max_pending: a.max_pending,
         limits: Limits {

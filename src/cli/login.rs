@@ -10,13 +10,17 @@ use crate::cli::config::{CreateCodeConfig, ExchangeConfig, LoginConfig, OpenRout
 use crate::cli::output::{deliver_key, print_json};
 use crate::error::{Error, Result};
 use crate::flow::driver::{self, Deadline};
-use crate::flow::local::{LocalHost, LocalOptions};
-use crate::flow::present::{self, Presenter};
+use crate::flow::local::{LocalHost, LocalOptions, PortChoice};
+use crate::flow::present::Presenter;
+use crate::flow::scheme;
 use crate::flow::{CallbackHost, CallbackScheme, FlowResult, FlowSpec};
 use crate::openrouter::standin::{self, Consent, StandInOptions};
 use crate::openrouter::{CodeBundle, CreateAuthKeysCodeRequest, OpenRouterClient};
 use crate::service::client::{Probe, ServiceClient};
 use crate::tls::CertSource;
+use crate::tls::trust::TrustAction;
+use crate::ui::events::Event;
+use crate::ui::progress::Progress;
 
 /// Largest code bundle read from stdin.
 const MAX_BUNDLE_BYTES: u64 = 64 * 1024;
@@ -37,42 +41,128 @@ pub async fn login(config: LoginConfig) -> Result<()> {
             (url, true)
         }
     };
+    let progress = Progress::new(config.exchange);
     let result = if config.headless {
         headless(&config, &openrouter).await?
     } else {
+        let scheme = choose_scheme(&config).await?;
         let spec = FlowSpec {
             exchange: config.exchange,
-            scheme: config.listener.scheme,
+            scheme,
             host: config.listener.host,
         };
-        present::trust_hint(spec.scheme, &config.listener.cert, config.presenter);
         // A stand-in of our own lives only in this process: no service can reach it.
-        let probe = if own_stand_in {
-            Probe::Absent
-        } else {
-            ServiceClient::probe(config.listener.port, &openrouter, deadline.at).await?
+        let probe = match config.port.service_port() {
+            Some(port) if !own_stand_in => {
+                ServiceClient::probe(port, &openrouter, deadline.at).await?
+            }
+            _ => Probe::Absent,
         };
         match probe {
             Probe::Ready(service) => {
                 refuse_unhonoured_flags(&config, service.port())?;
-                driver::run(&service, spec, config.presenter, deadline).await?
+                driver::run(&service, spec, config.presenter, deadline, &progress).await?
             }
             Probe::NotAnswering => {
-                return Err(crate::service::client::not_answering(config.listener.port));
+                return Err(crate::service::client::not_answering(
+                    config.port.service_port().unwrap_or_default(),
+                ));
             }
             Probe::Absent | Probe::Stale => {
                 let options = LocalOptions {
                     openrouter,
-                    port: config.listener.port,
+                    port: config.port,
                     scheme: spec.scheme,
                     cert: config.listener.cert.clone(),
                     timeout: config.timeout,
                 };
-                run_local(&options, spec, config.presenter, deadline).await?
+                run_local(&options, spec, config.presenter, deadline, &progress).await?
             }
         }
     };
     report(result, config.output).await
+}
+
+/// The callback scheme for this login (`--callback-scheme`, `auto` by default). On a terminal,
+/// when the local CA is not trusted yet, the person is asked once whether to trust it.
+async fn choose_scheme(config: &LoginConfig) -> Result<CallbackScheme> {
+    let choice = config.listener.scheme;
+    let cert = config.listener.cert.clone();
+    let may_ask = config.presenter != Presenter::BuiltInClient
+        && !crate::ui::events()
+        && std::io::stdin().is_terminal()
+        && std::io::stderr().is_terminal();
+    tokio::task::spawn_blocking(move || {
+        let resolved = scheme::resolve(choice, &cert, crate::tls::trust::is_trusted);
+        if let (CertSource::Local(dir), true) =
+            (&cert, may_ask && resolved.note == Some(scheme::HTTP_NOTE))
+            && !dir.join(crate::tls::trust::DECLINED_MARKER).exists()
+        {
+            return Ok(ask_to_trust(dir));
+        }
+        if let Some(note) = resolved.note {
+            say!("{note}");
+        }
+        Ok(resolved.scheme)
+    })
+    .await
+    .map_err(|e| Error::internal("choosing the callback scheme", e))?
+}
+
+/// Asks once whether to trust the local CA (blocking: reads the terminal, runs the store
+/// tools). Yes trusts it in the user's own stores and uses https; no is remembered.
+fn ask_to_trust(dir: &std::path::Path) -> CallbackScheme {
+    use std::io::Write as _;
+    {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "Trust the local certificate so your browser accepts https://localhost? [Y/n] "
+        );
+        let _ = err.flush();
+    }
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() {
+        answer = "n".into();
+    }
+    let answer = answer.trim().to_ascii_lowercase();
+    if !(answer.is_empty() || answer == "y" || answer == "yes") {
+        // On a first login the config dir may not exist yet.
+        let remembered = crate::sys::files::create_private_dir(dir).and_then(|()| {
+            crate::sys::files::write_private_atomic(
+                &dir.join(crate::tls::trust::DECLINED_MARKER),
+                b"declined when asked by login\n",
+            )
+        });
+        if let Err(e) = remembered {
+            tracing::warn!(error = %e, "could not remember the answer");
+        }
+        say!(
+            "Using http for the callback; you will not be asked again. Run `openrouter-pkce trust` any time to switch to https."
+        );
+        return CallbackScheme::Http;
+    }
+    // The user's own stores only: answering a prompt must not change the whole system's.
+    match crate::tls::trust::run(TrustAction::Install, dir, true) {
+        Ok(report) if !report.trusted_in.is_empty() => {
+            crate::ui::done(&format!(
+                "Trusted the local certificate in {}",
+                report.trusted_in.join(", ")
+            ));
+            CallbackScheme::Https
+        }
+        Ok(report) => {
+            say!(
+                "Could not trust the local certificate ({}); using http for this login.",
+                report.skipped.join("; ")
+            );
+            CallbackScheme::Http
+        }
+        Err(e) => {
+            say!("Could not trust the local certificate ({e}); using http for this login.");
+            CallbackScheme::Http
+        }
+    }
 }
 
 /// Runs one login on a fresh in-process host and stops its listener afterwards.
@@ -81,9 +171,10 @@ async fn run_local(
     spec: FlowSpec,
     presenter: Presenter,
     deadline: Deadline,
+    progress: &Progress,
 ) -> Result<FlowResult> {
     let host = LocalHost::start(options).await?;
-    let result = driver::run(&host, spec, presenter, deadline).await;
+    let result = driver::run(&host, spec, presenter, deadline, progress).await;
     host.shutdown().await;
     result
 }
@@ -111,11 +202,24 @@ async fn headless(config: &LoginConfig, openrouter: &Url) -> Result<FlowResult> 
     }
 }
 
-/// Prints a finished login: the key (or where it went), or the code bundle.
+/// Prints a finished login: the key (or where it went), or the code bundle; then says so.
 async fn report(result: FlowResult, output: Option<PathBuf>) -> Result<()> {
     match result {
-        FlowResult::Key(key) => deliver_key(key, output).await,
-        FlowResult::Bundle(bundle) => print_json(&bundle),
+        FlowResult::Key(key) => {
+            let user_id = key.user_id.clone();
+            let place = deliver_key(key, output).await?;
+            crate::ui::emit(&Event::Succeeded {
+                user_id: user_id.as_deref(),
+            });
+            let who = user_id.map(|u| format!(" as {u}")).unwrap_or_default();
+            crate::ui::done(&format!("Logged in{who}; {place}."));
+            Ok(())
+        }
+        FlowResult::Bundle(bundle) => {
+            print_json(&bundle)?;
+            crate::ui::emit(&Event::Succeeded { user_id: None });
+            Ok(())
+        }
     }
 }
 
@@ -155,7 +259,7 @@ pub async fn exchange(config: ExchangeConfig) -> Result<()> {
         None => read_bundle().await?,
     };
     let key = client.await?.exchange(&bundle).await?;
-    deliver_key(key, config.output).await
+    deliver_key(key, config.output).await.map(drop)
 }
 
 /// Reads a code bundle from stdin, off the async threads.
@@ -222,7 +326,11 @@ pub async fn demo(port: u16, config_dir: PathBuf) -> Result<()> {
     say!("Started the offline OpenRouter stand-in at {url}");
     let options = LocalOptions {
         openrouter: url,
-        port,
+        port: if port == 0 {
+            PortChoice::Any
+        } else {
+            PortChoice::Exact(port)
+        },
         scheme: CallbackScheme::Https,
         cert: CertSource::Local(config_dir),
         timeout: crate::defaults::DEMO_TIMEOUT,
@@ -233,7 +341,15 @@ pub async fn demo(port: u16, config_dir: PathBuf) -> Result<()> {
         host: CallbackHost::Localhost,
     };
     let deadline = Deadline::after(options.timeout);
-    let result = run_local(&options, spec, Presenter::BuiltInClient, deadline).await?;
+    let progress = Progress::new(true);
+    let result = run_local(
+        &options,
+        spec,
+        Presenter::BuiltInClient,
+        deadline,
+        &progress,
+    )
+    .await?;
     say!("Login complete: the stand-in issued a (pretend) key through the HTTPS callback.");
     report(result, None).await
 }

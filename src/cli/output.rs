@@ -41,9 +41,11 @@ struct KeyFileReport<'a> {
 /// Prints the key as `{"key","user_id"}`, or writes it to `output` (0600, atomic, off the
 /// async threads) and prints `{"user_id","key_file"}`. A key that cannot be written is not
 /// lost: it goes to stdout as usual, and the write error ends the command non-zero.
-pub async fn deliver_key(key: KeyResponse, output: Option<PathBuf>) -> Result<()> {
+/// On success, says where the key went, for the person.
+pub async fn deliver_key(key: KeyResponse, output: Option<PathBuf>) -> Result<String> {
     let Some(path) = output else {
-        return print_json(&key);
+        print_json(&key)?;
+        return Ok("the key is on stdout".into());
     };
     let (key, path, written) = tokio::task::spawn_blocking(move || {
         let written = write_key(&key, &path);
@@ -52,10 +54,13 @@ pub async fn deliver_key(key: KeyResponse, output: Option<PathBuf>) -> Result<()
     .await
     .map_err(|e| Error::internal("writing the key", e))?;
     match written {
-        Ok(()) => print_json(&KeyFileReport {
-            user_id: key.user_id.as_deref(),
-            key_file: path.display().to_string(),
-        }),
+        Ok(()) => {
+            print_json(&KeyFileReport {
+                user_id: key.user_id.as_deref(),
+                key_file: path.display().to_string(),
+            })?;
+            Ok(format!("the key was written to {}", path.display()))
+        }
         Err(e) => {
             print_json(&key)?;
             Err(Error::internal(

@@ -12,7 +12,7 @@ use crate::service::{self, Service, unit};
 
 /// `serve`: bind the port and the control socket, run until SIGINT/SIGTERM, clean up.
 pub async fn serve(config: ServeConfig) -> Result<()> {
-    let port = config.listener.port;
+    let port = config.port;
     let listener = LoopbackListener::bind(port)
         .await?
         .with_limits(config.limits);
@@ -29,6 +29,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         },
         scheme: config.listener.scheme,
         host: config.listener.host,
+        cert: config.listener.cert.clone(),
     });
     let socket_path = service::socket::socket_path(port)?;
     let path = socket_path.clone();

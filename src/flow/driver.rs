@@ -11,7 +11,8 @@ use tokio::time::Instant;
 use crate::error::{Error, Result};
 use crate::flow::pending::PendingFlows;
 use crate::flow::present::{self, Presenter};
-use crate::flow::{FlowResult, FlowSpec, StartedFlow};
+use crate::flow::{CallbackBase, FlowResult, FlowSpec, StartedFlow};
+use crate::ui::progress::Progress;
 
 /// Something that runs logins: the in-process host (one flow, its own listener) or a running
 /// service reached over its control API. A flag is honoured by both or refused by both.
@@ -23,12 +24,16 @@ pub trait FlowHost {
         deadline: Instant,
     ) -> impl Future<Output = Result<StartedFlow>> + Send;
 
-    /// Waits for the login's outcome until `deadline`.
+    /// Waits for the login's outcome until `deadline`, telling `progress` each step.
     fn wait(
         &self,
         flow: &StartedFlow,
         deadline: Instant,
+        progress: &Progress,
     ) -> impl Future<Output = Result<FlowResult>> + Send;
+
+    /// The port the login's callback comes back to.
+    fn port(&self) -> u16;
 
     /// Ends the login so no callback can complete it any more (bounded; best effort).
     fn cancel(&self, flow: &StartedFlow) -> impl Future<Output = ()> + Send;
@@ -70,15 +75,23 @@ pub async fn run<H: FlowHost>(
     spec: FlowSpec,
     presenter: Presenter,
     deadline: Deadline,
+    progress: &Progress,
 ) -> Result<FlowResult> {
     let started = tokio::select! {
         started = host.start(spec, deadline.at) => started?,
         () = crate::sys::signal::interrupted() => return Err(Error::Interrupted),
     };
+    progress.listening(&CallbackBase {
+        scheme: spec.scheme,
+        host: spec.host,
+        port: host.port(),
+    });
     let outcome = tokio::select! {
-        outcome = present_and_wait(host, &started, presenter, deadline.at) => outcome,
+        outcome = present_and_wait(host, &started, presenter, deadline.at, progress) => outcome,
         () = crate::sys::signal::interrupted() => Err(Error::Interrupted),
     };
+    let callback_came = matches!(outcome, Ok(_) | Err(Error::Denied { .. }));
+    progress.ended(callback_came);
     match outcome {
         Ok(result) => Ok(result),
         Err(e) => {
@@ -99,10 +112,14 @@ async fn present_and_wait<H: FlowHost>(
     started: &StartedFlow,
     presenter: Presenter,
     deadline: Instant,
+    progress: &Progress,
 ) -> Result<FlowResult> {
-    present::show(&started.authorize_url, presenter, host.ca_cert())?;
+    present::show(started, presenter, host.ca_cert(), progress)?;
     if let Some(flows) = host.paste_target() {
         present::offer_paste(flows);
     }
-    host.wait(started, deadline).await
+    if presenter != Presenter::BuiltInClient {
+        progress.waiting(deadline.into_std());
+    }
+    host.wait(started, deadline, progress).await
 }

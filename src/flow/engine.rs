@@ -15,9 +15,13 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::flow::pending::{Delivery, Verdict};
 use crate::flow::pending::{PendingFlows, Registration};
-use crate::flow::{AwaitingCode, CallbackBase, Flow, FlowResult, FlowSpec, StartedFlow};
+use crate::flow::{AwaitingCode, CallbackBase, Flow, FlowResult, FlowSpec, Stage, StartedFlow};
 use crate::openrouter::OpenRouterClient;
+
+/// How long a successful reachability check is trusted.
+const REACHABLE_FOR: Duration = Duration::from_secs(60);
 
 /// How the table runs; the defaults live in [`crate::defaults`].
 #[derive(Debug, Clone)]
@@ -50,8 +54,10 @@ impl EngineConfig {
 /// Where a flow stands. Results stay in their redacting types until serialized for the caller.
 #[derive(Debug, Clone)]
 pub enum FlowStatus {
-    /// Waiting for the browser (or for the exchange).
+    /// Waiting for the browser.
     Pending,
+    /// The browser came back with a code; it is being redeemed for a key.
+    Exchanging,
     /// Finished with a key or a code bundle.
     Succeeded(Arc<FlowResult>),
     /// Finished with an error (shared: the service's status watchers all see it).
@@ -61,9 +67,18 @@ pub enum FlowStatus {
 }
 
 impl FlowStatus {
-    /// Whether the flow is still running.
+    /// Whether the flow is still running (waiting for the browser or exchanging).
     pub fn is_pending(&self) -> bool {
-        matches!(self, FlowStatus::Pending)
+        matches!(self, FlowStatus::Pending | FlowStatus::Exchanging)
+    }
+
+    /// The step a running flow is at; `None` once it has finished.
+    pub fn stage(&self) -> Option<Stage> {
+        match self {
+            FlowStatus::Pending => Some(Stage::Waiting),
+            FlowStatus::Exchanging => Some(Stage::Exchanging),
+            _ => None,
+        }
     }
 }
 
@@ -91,6 +106,9 @@ struct Inner {
     stopping: watch::Sender<bool>,
     /// Woken each time a flow finishes, for [`Engine::settle`].
     finished: tokio::sync::Notify,
+    /// Until when OpenRouter counts as reachable without asking again (the service starts
+    /// many flows; one check a minute is enough).
+    reachable_until: Mutex<Option<Instant>>,
 }
 
 /// The flow table. Cheap to clone; `Debug` shows no secrets.
@@ -120,6 +138,7 @@ impl Engine {
                 client: OnceCell::new(),
                 stopping: watch::channel(false).0,
                 finished: tokio::sync::Notify::new(),
+                reachable_until: Mutex::new(None),
             }),
         }
     }
@@ -150,6 +169,32 @@ impl Engine {
                     .map_err(|e| Error::internal("building the HTTP client", e))?
             })
             .await
+    }
+
+    /// Checks that OpenRouter answers before a flow is started, so a closed port or an offline
+    /// laptop is reported at once (exit 6), not as a timeout after the browser showed an
+    /// error page. A success is remembered for a minute.
+    pub async fn check_reachable(&self) -> Result<()> {
+        let fresh = |until: &Option<Instant>| until.is_some_and(|t| Instant::now() < t);
+        if fresh(
+            &self
+                .inner
+                .reachable_until
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        ) {
+            return Ok(());
+        }
+        self.client()
+            .await?
+            .check_reachable(crate::defaults::REACHABILITY_TIMEOUT)
+            .await?;
+        *self
+            .inner
+            .reachable_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + REACHABLE_FOR);
+        Ok(())
     }
 
     /// Starts building the HTTP client in the background, so the exchange starts the moment
@@ -267,11 +312,15 @@ impl Engine {
             }
         };
         drop(registration);
-        let status = match delivered {
-            None => FlowStatus::Expired,
-            Some(Ok(code)) => {
+        let (status, reply) = match delivered {
+            None => (FlowStatus::Expired, None),
+            Some(Delivery {
+                outcome: Ok(code),
+                reply,
+            }) => {
                 let bundle = flow.into_bundle(code);
-                if exchange {
+                let status = if exchange {
+                    self.set_status(&id, FlowStatus::Exchanging);
                     let exchanged = match self.client().await {
                         Ok(client) => client.exchange(&bundle).await,
                         Err(e) => Err(e),
@@ -282,15 +331,29 @@ impl Engine {
                     }
                 } else {
                     FlowStatus::Succeeded(Arc::new(FlowResult::Bundle(bundle)))
-                }
+                };
+                (status, reply)
             }
-            Some(Err(e)) => FlowStatus::Failed(Arc::new(e)),
+            Some(Delivery {
+                outcome: Err(e),
+                reply,
+            }) => (FlowStatus::Failed(Arc::new(e)), reply),
         };
+        if let Some(reply) = reply {
+            let _ = reply.send(match &status {
+                FlowStatus::Succeeded(result) => match **result {
+                    FlowResult::Key(_) => Verdict::KeyCreated,
+                    FlowResult::Bundle(_) => Verdict::CodeHandedOver,
+                },
+                FlowStatus::Failed(e) => Verdict::Failed(e.to_string()),
+                _ => Verdict::Failed("the login ended without a result".into()),
+            });
+        }
         let outcome = match &status {
             FlowStatus::Succeeded(_) => "succeeded",
             FlowStatus::Failed(e) => e.kind().as_str(),
             FlowStatus::Expired => "expired",
-            FlowStatus::Pending => "pending",
+            FlowStatus::Pending | FlowStatus::Exchanging => "pending",
         };
         tracing::info!(flow = %id, outcome, "flow finished");
         if let Some(record) = self.table().get_mut(&id) {
@@ -299,6 +362,13 @@ impl Engine {
             record.status.send_replace(status);
         }
         self.inner.finished.notify_waiters();
+    }
+
+    /// Moves a running flow to `status` (a step, not an outcome: waiters see it change).
+    fn set_status(&self, id: &str, status: FlowStatus) {
+        if let Some(record) = self.table().get_mut(id) {
+            record.status.send_replace(status);
+        }
     }
 
     /// A receiver that sees the flow's status change; `None` for an unknown id.
@@ -313,7 +383,7 @@ impl Engine {
         let status = record.status.send_replace(FlowStatus::Pending);
         drop(record);
         match status {
-            FlowStatus::Pending => None,
+            FlowStatus::Pending | FlowStatus::Exchanging => None,
             FlowStatus::Expired => Some(Err(Error::TimedOut {
                 seconds: self.inner.config.flow_timeout.as_secs(),
             })),

@@ -14,23 +14,76 @@ use crate::error::{Error, Result};
 use crate::flow::driver::FlowHost;
 use crate::flow::engine::{Engine, EngineConfig, StartRefused};
 use crate::flow::pending::PendingFlows;
-use crate::flow::{CallbackScheme, FlowResult, FlowSpec, StartedFlow};
+use crate::flow::{CallbackScheme, FlowResult, FlowSpec, Stage, StartedFlow};
 use crate::server::listener::LoopbackListener;
 use crate::tls::CertSource;
+use crate::ui::progress::Progress;
 
 /// What the in-process host needs, already validated.
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
     /// OpenRouter's base URL.
     pub openrouter: Url,
-    /// The port to listen on (0: any free one).
-    pub port: u16,
+    /// Which port to listen on.
+    pub port: PortChoice,
     /// The scheme the login will use; https loads (or makes) the certificate.
     pub scheme: CallbackScheme,
     /// Where the certificate comes from.
     pub cert: CertSource,
     /// How long the login may take.
     pub timeout: Duration,
+}
+
+/// Which port a one-shot login listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortChoice {
+    /// No `--port`: this one (3000) when free, else any free port, said in one line. Dev
+    /// servers default to 3000, and OpenRouter accepts loopback callbacks on any port.
+    Preferred(u16),
+    /// `--port 0`: any free port.
+    Any,
+    /// `--port N`: this one or exit 7.
+    Exact(u16),
+}
+
+impl PortChoice {
+    /// The port a running service would be found on, if this choice can use one.
+    pub fn service_port(self) -> Option<u16> {
+        match self {
+            PortChoice::Preferred(p) | PortChoice::Exact(p) => Some(p),
+            PortChoice::Any => None,
+        }
+    }
+}
+
+/// What to do when an explicit `--port` is taken.
+const EXACT_PORT_ADVICE: &str = "use another --port (0 picks any free one), or run `openrouter-pkce serve` so logins can share one port";
+
+/// Binds the listener as `choice` says.
+async fn bind(choice: PortChoice) -> Result<LoopbackListener> {
+    match choice {
+        PortChoice::Any => LoopbackListener::bind(0).await,
+        PortChoice::Exact(port) => LoopbackListener::bind(port).await.map_err(|e| match e {
+            Error::PortInUse { addr, holder, .. } => Error::PortInUse {
+                addr,
+                holder,
+                advice: EXACT_PORT_ADVICE,
+            },
+            other => other,
+        }),
+        PortChoice::Preferred(port) => match LoopbackListener::bind(port).await {
+            Err(Error::PortInUse { holder, .. }) => {
+                let listener = LoopbackListener::bind(0).await?;
+                let who = holder.map(|h| format!(" by {h}")).unwrap_or_default();
+                say!(
+                    "Port {port} is used{who}; listening on 127.0.0.1:{} instead.",
+                    listener.port()
+                );
+                Ok(listener)
+            }
+            other => other,
+        },
+    }
 }
 
 /// A listener on the callback port plus a one-flow table; stop it with [`LocalHost::shutdown`].
@@ -40,29 +93,41 @@ pub struct LocalHost {
     stop: watch::Sender<bool>,
     server: Mutex<Option<JoinHandle<()>>>,
     ca_cert: Option<PathBuf>,
+    /// The OpenRouter reachability check started with the listener.
+    reachable: Mutex<Option<JoinHandle<Result<()>>>>,
 }
 
 impl LocalHost {
     /// Binds the port first (a port held by someone else is reported before any other work),
     /// then loads the certificate off the async threads and starts serving callbacks.
     pub async fn start(opts: &LocalOptions) -> Result<Self> {
-        let listener = LoopbackListener::bind(opts.port).await?;
-        let tls = match opts.scheme {
-            CallbackScheme::Https => {
-                let cert = opts.cert.clone();
-                Some(
-                    tokio::task::spawn_blocking(move || crate::tls::load(&cert))
-                        .await
-                        .map_err(|e| Error::internal("loading the certificate", e))??,
-                )
+        let listener = bind(opts.port).await?;
+        // Both schemes are served on the one port whatever this login's callback uses (a
+        // person may retype the address with the other one); the certificate is made if
+        // needed. Only an https login needs it to load.
+        let cert = opts.cert.clone();
+        let tls = tokio::task::spawn_blocking(move || crate::tls::load(&cert))
+            .await
+            .map_err(|e| Error::internal("loading the certificate", e))?;
+        let tls = match (tls, opts.scheme) {
+            (Ok(tls), _) => Some(tls),
+            (Err(e), CallbackScheme::Https) => return Err(e),
+            (Err(e), CallbackScheme::Http) => {
+                tracing::warn!(error = %e, "serving http only: the certificate did not load");
+                None
             }
-            CallbackScheme::Http => None,
         };
         let port = listener.port();
         let mut config = EngineConfig::new(opts.openrouter.clone(), port);
         config.flow_timeout = opts.timeout;
         config.max_pending = 1;
         let engine = Engine::new(config);
+        // Checked while the person is not waiting on anything yet; the flow starts only
+        // once OpenRouter answered.
+        let reachable = tokio::spawn({
+            let engine = engine.clone();
+            async move { engine.check_reachable().await }
+        });
         let (stop, stop_rx) = watch::channel(false);
         let router = crate::server::callback::router(engine.callbacks().clone(), port);
         let ca_cert = tls.as_ref().and_then(|t| t.ca_cert_path.clone());
@@ -73,6 +138,7 @@ impl LocalHost {
             stop,
             server: Mutex::new(Some(server)),
             ca_cert,
+            reachable: Mutex::new(Some(reachable)),
         })
     }
 
@@ -93,6 +159,17 @@ impl LocalHost {
 
 impl FlowHost for LocalHost {
     async fn start(&self, spec: FlowSpec, _deadline: Instant) -> Result<StartedFlow> {
+        let check = self
+            .reachable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match check {
+            Some(check) => check
+                .await
+                .map_err(|e| Error::internal("checking OpenRouter", e))??,
+            None => self.engine.check_reachable().await?,
+        }
         let started = self
             .engine
             .start(spec, &[])
@@ -108,15 +185,35 @@ impl FlowHost for LocalHost {
         Ok(started)
     }
 
-    async fn wait(&self, flow: &StartedFlow, deadline: Instant) -> Result<FlowResult> {
+    async fn wait(
+        &self,
+        flow: &StartedFlow,
+        deadline: Instant,
+        progress: &Progress,
+    ) -> Result<FlowResult> {
         let mut status = self
             .engine
             .watch(&flow.id)
             .ok_or_else(|| Error::internal("waiting for the login", "the flow is gone"))?;
         let timeout = self.engine.config().flow_timeout;
-        let finished = tokio::time::timeout_at(deadline, status.wait_for(|s| !s.is_pending()))
-            .await
-            .map(|r| r.is_ok());
+        let mut stage = Stage::Waiting;
+        let finished = tokio::time::timeout_at(deadline, async {
+            loop {
+                let now = status.borrow_and_update().stage();
+                match now {
+                    None => return true,
+                    Some(now) if now != stage => {
+                        stage = now;
+                        progress.stage(now);
+                    }
+                    Some(_) => {}
+                }
+                if status.changed().await.is_err() {
+                    return false;
+                }
+            }
+        })
+        .await;
         drop(status);
         match finished {
             Ok(true) => self
@@ -128,6 +225,10 @@ impl FlowHost for LocalHost {
                 seconds: timeout.as_secs(),
             }),
         }
+    }
+
+    fn port(&self) -> u16 {
+        LocalHost::port(self)
     }
 
     async fn cancel(&self, flow: &StartedFlow) {

@@ -9,6 +9,7 @@ pub mod headless;
 pub mod local;
 pub mod pending;
 pub mod present;
+pub mod scheme;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -175,6 +176,26 @@ pub struct FlowSpec {
     pub scheme: CallbackScheme,
     /// The callback URL's host name.
     pub host: CallbackHost,
+}
+
+/// The step a running login is at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Waiting for the person to approve in the browser.
+    Waiting,
+    /// The browser came back with a code; it is being redeemed for a key.
+    Exchanging,
+}
+
+impl Stage {
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Waiting => "waiting",
+            Stage::Exchanging => "exchanging",
+        }
+    }
 }
 
 /// A login a host has started: its id and the URL to send the person to.

@@ -14,6 +14,26 @@ use crate::server::pages::Page;
 /// What the callback hands to the waiting flow: the code, or OpenRouter's refusal.
 pub type CallbackOutcome = Result<AuthCode, Error>;
 
+/// How a login ended, for the browser tab still waiting on its callback's page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The key was created and handed over.
+    KeyCreated,
+    /// The code bundle was handed over (no exchange here).
+    CodeHandedOver,
+    /// The exchange failed: what happened and what to do (already free of secrets).
+    Failed(String),
+}
+
+/// A callback handed to its flow, with the channel the flow answers the browser's page on.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The code or the denial.
+    pub outcome: CallbackOutcome,
+    /// Where to send the verdict, when a browser waits for it (not for a pasted address).
+    pub reply: Option<oneshot::Sender<Verdict>>,
+}
+
 /// The parameters of one callback request, from the path and query (or a pasted URL).
 #[derive(Default, Clone)]
 pub struct CallbackParams {
@@ -110,7 +130,7 @@ pub enum Accepted {
 struct Pending {
     nonce: Nonce,
     state: OAuthState,
-    deliver: oneshot::Sender<CallbackOutcome>,
+    deliver: oneshot::Sender<Delivery>,
 }
 
 /// The flows waiting for their callback. Cheap to clone; clones share the same set.
@@ -134,7 +154,7 @@ pub struct Registration {
     id: u64,
     flows: PendingFlows,
     /// Resolves when a callback for this flow is accepted.
-    pub outcome: oneshot::Receiver<CallbackOutcome>,
+    pub outcome: oneshot::Receiver<Delivery>,
 }
 
 impl Registration {
@@ -209,6 +229,26 @@ impl PendingFlows {
     /// The nonce (the callback path's secret segment) must match, and the state too where it
     /// comes back; both are compared in constant time against every pending flow.
     pub fn deliver(&self, params: &CallbackParams) -> Result<Accepted, Rejection> {
+        self.deliver_with(params, None)
+    }
+
+    /// Like [`PendingFlows::deliver`], and the flow answers on the returned channel once it
+    /// knows how the login ended (for a code: after the exchange), so the browser's page can
+    /// tell the truth.
+    pub fn deliver_awaiting(
+        &self,
+        params: &CallbackParams,
+    ) -> Result<(Accepted, oneshot::Receiver<Verdict>), Rejection> {
+        let (reply, verdict) = oneshot::channel();
+        self.deliver_with(params, Some(reply))
+            .map(|accepted| (accepted, verdict))
+    }
+
+    fn deliver_with(
+        &self,
+        params: &CallbackParams,
+        reply: Option<oneshot::Sender<Verdict>>,
+    ) -> Result<Accepted, Rejection> {
         let mut flows = self.lock();
         let mut matched = None;
         let mut wrong_state = false;
@@ -248,14 +288,17 @@ impl PendingFlows {
         let flow = flows.remove(&id).expect("matched id is in the map");
         drop(flows);
         // The waiter may have gone (cancelled, timed out); the code is then simply dropped.
-        let _ = flow.deliver.send(outcome);
+        let _ = flow.deliver.send(Delivery { outcome, reply });
         Ok(accepted)
     }
 
     /// Fails every pending flow with `error()` (service shutdown).
     pub fn fail_all(&self, error: impl Fn() -> Error) {
         for (_, flow) in self.lock().drain() {
-            let _ = flow.deliver.send(Err(error()));
+            let _ = flow.deliver.send(Delivery {
+                outcome: Err(error()),
+                reply: None,
+            });
         }
     }
 }
@@ -298,7 +341,10 @@ mod tests {
             flows.deliver(&params(Some("n1"), Some("s1"), Some("real"))),
             Ok(Accepted::Code)
         );
-        assert_eq!(reg.outcome.try_recv().unwrap().unwrap().secret(), "real");
+        assert_eq!(
+            reg.outcome.try_recv().unwrap().outcome.unwrap().secret(),
+            "real"
+        );
         // One use: the same callback again finds no flow.
         assert_eq!(
             flows.deliver(&params(Some("n1"), Some("s1"), Some("real"))),
@@ -324,8 +370,14 @@ mod tests {
             flows.deliver(&params(Some("na"), Some("sa"), Some("ca"))),
             Ok(Accepted::Code)
         );
-        assert_eq!(a.outcome.try_recv().unwrap().unwrap().secret(), "ca");
-        assert_eq!(b.outcome.try_recv().unwrap().unwrap().secret(), "cb");
+        assert_eq!(
+            a.outcome.try_recv().unwrap().outcome.unwrap().secret(),
+            "ca"
+        );
+        assert_eq!(
+            b.outcome.try_recv().unwrap().outcome.unwrap().secret(),
+            "cb"
+        );
     }
 
     #[test]
@@ -336,7 +388,7 @@ mod tests {
         p.error = Some("access_denied".into());
         p.error_description = Some("User declined".into());
         assert_eq!(flows.deliver(&p), Ok(Accepted::Denied));
-        match reg.outcome.try_recv().unwrap() {
+        match reg.outcome.try_recv().unwrap().outcome {
             Err(Error::Denied { error, description }) => {
                 assert_eq!(error, "access_denied");
                 assert_eq!(description.as_deref(), Some("User declined"));

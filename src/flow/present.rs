@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 use crate::error::Result;
-use crate::flow::CallbackScheme;
+use crate::flow::StartedFlow;
 use crate::flow::pending::{CallbackParams, PendingFlows, Rejection};
-use crate::tls::CertSource;
+use crate::ui::progress::Progress;
 
 /// How the authorize URL gets to a browser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,47 +23,33 @@ pub enum Presenter {
     BuiltInClient,
 }
 
-/// One line about `trust` when the browser will meet our own CA and `trust` never ran.
-pub fn trust_hint(scheme: CallbackScheme, cert: &CertSource, presenter: Presenter) {
-    let CertSource::Local(dir) = cert else {
-        return;
-    };
-    if scheme == CallbackScheme::Https
-        && presenter != Presenter::BuiltInClient
-        && !crate::tls::trust::marked_trusted(dir)
-    {
-        say!(
-            "Hint: your browser may warn about the localhost certificate; run `openrouter-pkce trust` once (or use --callback-scheme http)."
-        );
-    }
-}
-
-/// Sends `url` to a browser, or prints it when asked to or when no browser starts.
-pub fn show(url: &Url, presenter: Presenter, ca_cert: Option<PathBuf>) -> Result<()> {
+/// Sends the login's URL to a browser (and always shows it), or to the built-in client.
+pub fn show(
+    started: &StartedFlow,
+    presenter: Presenter,
+    ca_cert: Option<PathBuf>,
+    progress: &Progress,
+) -> Result<()> {
+    let url = &started.authorize_url;
     match presenter {
         Presenter::Browser => {
             // Always shown: a browser command can start and still show nothing (a sandboxed
             // browser refusing the local page, no display over SSH). The terminal is the
             // person's own; only command lines are visible to other users.
-            say!(
-                "Opening OpenRouter in your browser to authorize. If it does not open, open this URL (on any device):\n\n  {url}\n"
-            );
+            progress.authorize_url(url, started.expires_at, true);
             let url = url.clone();
+            let progress = progress.clone();
             // Opening may block (xdg-open) or fail; the wait for the callback starts regardless.
             // The redirect page lives until the login ends (the task ends with the runtime).
             tokio::spawn(async move {
                 let (opened, page) = crate::sys::browser::open_private(url.as_str()).await;
-                if !opened {
-                    say!("Could not open a browser; use the URL above.");
-                }
+                progress.browser(opened);
                 if let Some(page) = page {
                     page_until_login_ends(page).await;
                 }
             });
         }
-        Presenter::PrintOnly => {
-            say!("Open this URL in your browser to authorize:\n\n  {url}\n");
-        }
+        Presenter::PrintOnly => progress.authorize_url(url, started.expires_at, false),
         Presenter::BuiltInClient => {
             let url = url.clone();
             say!("The built-in client is playing the browser: following the consent page...");

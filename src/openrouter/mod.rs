@@ -258,6 +258,33 @@ impl OpenRouterClient {
         &self.base
     }
 
+    /// Whether OpenRouter answers at all (any HTTP status will do), within `timeout`: checked
+    /// before the person is sent to a consent page that would not load, or approves a login
+    /// whose code could not be redeemed.
+    pub async fn check_reachable(&self, timeout: Duration) -> Result<()> {
+        let sent = self
+            .http
+            .head(self.base.clone())
+            .timeout(timeout)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Error::Unreachable {
+                context: format!(
+                    "{} did not answer{}",
+                    self.base.host_str().unwrap_or("OpenRouter"),
+                    if e.is_timeout() {
+                        format!(" within {} s", timeout.as_secs())
+                    } else {
+                        String::new()
+                    }
+                ),
+                source: e.into(),
+            }),
+        }
+    }
+
     /// `POST /api/v1/auth/keys`: redeems the code for an API key.
     pub async fn exchange(&self, bundle: &CodeBundle) -> Result<KeyResponse> {
         let body = serde_json::json!({

@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
 
-use crate::flow::pending::{Accepted, CallbackParams, PendingFlows};
+use crate::flow::pending::{Accepted, CallbackParams, PendingFlows, Verdict};
 use crate::server::pages::Page;
 
 /// State of the callback routes: the pending flows and the port for the Host check.
@@ -46,7 +46,7 @@ async fn callback_with_nonce(
 ) -> Response {
     let mut params = CallbackParams::from_query(query);
     params.nonce = Some(nonce);
-    handle(&state.flows, &params)
+    handle(&state.flows, &params).await
 }
 
 async fn callback_without_nonce(
@@ -58,20 +58,28 @@ async fn callback_without_nonce(
         // The page's own address after clear-url.js ran: a reload must not look like a failure.
         return Page::NotFound.render(None);
     }
-    handle(&state.flows, &params)
+    handle(&state.flows, &params).await
 }
 
 async fn head_refused() -> axum::http::StatusCode {
     axum::http::StatusCode::METHOD_NOT_ALLOWED
 }
 
-fn handle(flows: &PendingFlows, params: &CallbackParams) -> Response {
-    match flows.deliver(params) {
-        Ok(Accepted::Code) => {
+async fn handle(flows: &PendingFlows, params: &CallbackParams) -> Response {
+    match flows.deliver_awaiting(params) {
+        Ok((Accepted::Code, verdict)) => {
             tracing::info!("callback accepted");
-            Page::Success.render(None)
+            // The page waits for the exchange (bounded), so it never says "logged in" while
+            // the terminal says the login failed.
+            match tokio::time::timeout(crate::defaults::CALLBACK_PAGE_WAIT, verdict).await {
+                Ok(Ok(Verdict::KeyCreated)) => Page::KeyCreated.render(None),
+                Ok(Ok(Verdict::CodeHandedOver)) => Page::CodeHandedOver.render(None),
+                Ok(Ok(Verdict::Failed(message))) => Page::ExchangeFailed.render(Some(&message)),
+                Ok(Err(_)) => Page::Cancelled.render(None),
+                Err(_) => Page::StillWorking.render(None),
+            }
         }
-        Ok(Accepted::Denied) => {
+        Ok((Accepted::Denied, _)) => {
             tracing::info!("callback carried a denial");
             let detail = params
                 .error_description

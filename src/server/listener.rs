@@ -60,6 +60,19 @@ impl LoopbackListener {
     /// Either address being held by another process is an error: a browser resolving
     /// `localhost` to the other one would otherwise reach a stranger's server.
     pub async fn bind(port: u16) -> Result<Self> {
+        // Port 0: the kernel picks for 127.0.0.1, and that port's [::1] twin may be someone
+        // else's; then another pick is as good.
+        let attempts = if port == 0 { 8 } else { 1 };
+        let mut attempt = 1;
+        loop {
+            match Self::bind_pair(port).await {
+                Err(Error::PortInUse { .. }) if attempt < attempts => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn bind_pair(port: u16) -> Result<Self> {
         let v4 = bind_one(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
         let port = v4
             .local_addr()
@@ -170,7 +183,11 @@ async fn port_in_use(addr: SocketAddr) -> Error {
         .await
         .ok()
         .flatten();
-    Error::PortInUse { addr, holder }
+    Error::PortInUse {
+        addr,
+        holder,
+        advice: "stop that process or choose another --port",
+    }
 }
 
 /// The live connections, oldest first, each with whether it is inside a request.

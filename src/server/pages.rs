@@ -57,8 +57,16 @@ pub fn content_security_policy() -> &'static str {
 /// What a page tells the person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
-    /// The code arrived and the terminal or app carries on.
-    Success,
+    /// `login`: the key was created and handed to the terminal or app.
+    KeyCreated,
+    /// `authorize`: the code was handed to the app, which creates the key itself.
+    CodeHandedOver,
+    /// The person approved but the key could not be created (the detail says why).
+    ExchangeFailed,
+    /// The person approved; the key is still being created after the page stopped waiting.
+    StillWorking,
+    /// The login was cancelled (Ctrl-C, the app) before the key was created.
+    Cancelled,
     /// The person declined on OpenRouter's page.
     Denied,
     /// No pending login matches this callback (stale tab, finished, expired, or forged).
@@ -76,11 +84,35 @@ pub enum Page {
 impl Page {
     fn parts(self) -> (StatusCode, &'static str, &'static str, &'static str) {
         match self {
-            Page::Success => (
+            Page::KeyCreated => (
                 StatusCode::OK,
-                "Signed in to OpenRouter",
-                "Authorization is complete and the key is being handed to the app that asked for it.",
+                "Logged in to OpenRouter",
+                "Your key was created and handed to the app that asked for it.",
                 "You can close this tab.",
+            ),
+            Page::CodeHandedOver => (
+                StatusCode::OK,
+                "Authorization complete",
+                "The authorization code was handed to the app that asked for it; the app creates the key.",
+                "You can close this tab.",
+            ),
+            Page::ExchangeFailed => (
+                StatusCode::BAD_GATEWAY,
+                "The key was not created",
+                "You approved, but the key could not be created:",
+                "Start the login again from your terminal or app; if it keeps failing, OpenRouter may be having trouble (see status.openrouter.ai).",
+            ),
+            Page::StillWorking => (
+                StatusCode::OK,
+                "Approved",
+                "OpenRouter is still creating your key.",
+                "Your terminal or app will say when it is ready; you can close this tab.",
+            ),
+            Page::Cancelled => (
+                StatusCode::GONE,
+                "Login cancelled",
+                "The login was cancelled before the key was created.",
+                "Start the login again from your terminal or app.",
             ),
             Page::Denied => (
                 StatusCode::OK,
@@ -150,7 +182,10 @@ impl Page {
             Some(d) => format!("{} {}", escape_html(message), escape_html(d)),
             None => escape_html(message),
         };
-        let (kind, badge) = if self == Page::Success {
+        let (kind, badge) = if matches!(
+            self,
+            Page::KeyCreated | Page::CodeHandedOver | Page::StillWorking
+        ) {
             ("success", "✓")
         } else {
             ("error", "!")
@@ -166,7 +201,7 @@ impl Page {
 }
 
 /// Number of [`Page`] variants (for the render cache).
-const PAGE_COUNT: usize = 7;
+const PAGE_COUNT: usize = 11;
 
 fn with_page_headers(response: impl IntoResponse) -> Response {
     let mut response = response.into_response();
@@ -211,7 +246,11 @@ mod tests {
     #[test]
     fn page_count_covers_every_variant() {
         let all = [
-            Page::Success,
+            Page::KeyCreated,
+            Page::CodeHandedOver,
+            Page::ExchangeFailed,
+            Page::StillWorking,
+            Page::Cancelled,
             Page::Denied,
             Page::UnknownLogin,
             Page::WrongState,

@@ -4,7 +4,7 @@
 //! | request | reply |
 //! |---|---|
 //! | `POST /v1/flows` [`CreateFlowRequest`] | 201 [`CreatedFlow`] |
-//! | `GET /v1/flows/{id}?wait=SECONDS` | 200 [`FlowStatusDoc`] |
+//! | `GET /v1/flows/{id}?wait=SECONDS[&stage=STEP]` | 200 [`FlowStatusDoc`] |
 //! | `DELETE /v1/flows/{id}` | 204 |
 //! | any refusal | 4xx/5xx [`ErrorReply`] |
 
@@ -15,7 +15,8 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::error::{Error, ErrorKind};
-use crate::flow::{CallbackHost, CallbackScheme, FlowResult};
+use crate::flow::scheme::SchemeChoice;
+use crate::flow::{CallbackHost, FlowResult, Stage};
 
 /// Largest control-API request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -38,9 +39,9 @@ pub struct CreateFlowRequest {
     /// Key expiry hint (RFC 3339, in the future).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
-    /// The callback URL's scheme (default: the service's `--callback-scheme`).
+    /// The callback URL's scheme, or `auto` (default: the service's `--callback-scheme`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub callback_scheme: Option<CallbackScheme>,
+    pub callback_scheme: Option<SchemeChoice>,
     /// The callback URL's host name (default: the service's `--callback-host`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_host: Option<CallbackHost>,
@@ -118,6 +119,9 @@ pub enum FlowState {
 pub struct FlowStatusDoc {
     /// Where the flow stands.
     pub status: FlowState,
+    /// While pending: `waiting` (for the browser) or `exchanging` (the code arrived).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
     /// The key (`exchange: true`) or the code bundle, once succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Arc<FlowResult>>,
@@ -185,7 +189,7 @@ mod tests {
             now(),
         )
         .unwrap();
-        assert_eq!(r.callback_scheme, Some(CallbackScheme::Http));
+        assert_eq!(r.callback_scheme, Some(SchemeChoice::Http));
         assert_eq!(r.callback_host, Some(CallbackHost::Ipv4Loopback));
     }
 

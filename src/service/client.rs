@@ -14,11 +14,12 @@ use url::Url;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::flow::driver::FlowHost;
-use crate::flow::{CallbackScheme, FlowResult, FlowSpec, StartedFlow};
+use crate::flow::{CallbackScheme, FlowResult, FlowSpec, Stage, StartedFlow};
 use crate::pkce::ChallengeMethod;
 use crate::service::api::{
     CreateFlowRequest, CreatedFlow, ErrorDoc, ErrorReply, FlowState, FlowStatusDoc,
 };
+use crate::ui::progress::Progress;
 
 /// How long the probe may take. The socket is the service's alone, so a flood on the TCP port
 /// cannot delay it; only a stopped or wedged service takes this long.
@@ -238,7 +239,7 @@ impl FlowHost for ServiceClient {
     async fn start(&self, spec: FlowSpec, deadline: Instant) -> Result<StartedFlow> {
         let request = CreateFlowRequest {
             exchange: spec.exchange,
-            callback_scheme: Some(spec.scheme),
+            callback_scheme: Some(spec.scheme.into()),
             callback_host: Some(spec.host),
             openrouter_url: Some(self.openrouter.clone()),
             ..CreateFlowRequest::default()
@@ -267,8 +268,14 @@ impl FlowHost for ServiceClient {
         Ok(started)
     }
 
-    async fn wait(&self, flow: &StartedFlow, deadline: Instant) -> Result<FlowResult> {
+    async fn wait(
+        &self,
+        flow: &StartedFlow,
+        deadline: Instant,
+        progress: &Progress,
+    ) -> Result<FlowResult> {
         let started = Instant::now();
+        let mut stage = Stage::Waiting;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -285,7 +292,12 @@ impl FlowHost for ServiceClient {
                 let wait = (left - ANSWER_GRACE).min(POLL);
                 (wait, Instant::now() + wait + ANSWER_GRACE)
             };
-            let uri = format!("/v1/flows/{}?wait={:.3}", flow.id, wait.as_secs_f64());
+            let uri = format!(
+                "/v1/flows/{}?wait={:.3}&stage={}",
+                flow.id,
+                wait.as_secs_f64(),
+                stage.as_str()
+            );
             let (status, body) = self.send(hyper::Method::GET, &uri, None, until).await?;
             let doc: FlowStatusDoc = self.read(status, &body)?;
             match doc.status {
@@ -294,7 +306,15 @@ impl FlowHost for ServiceClient {
                         seconds: deadline.duration_since(started).as_secs(),
                     });
                 }
-                FlowState::Pending => continue,
+                FlowState::Pending => {
+                    if let Some(now) = doc.stage
+                        && now != stage
+                    {
+                        stage = now;
+                        progress.stage(now);
+                    }
+                    continue;
+                }
                 FlowState::Succeeded => {
                     let result = doc.result.ok_or_else(|| {
                         Error::internal("reading the service's result", "no result")
@@ -316,6 +336,10 @@ impl FlowHost for ServiceClient {
                 }
             }
         }
+    }
+
+    fn port(&self) -> u16 {
+        self.port
     }
 
     async fn cancel(&self, flow: &StartedFlow) {

@@ -26,7 +26,9 @@ use url::Url;
 
 use crate::error::ErrorKind;
 use crate::flow::engine::{Engine, EngineConfig, FlowStatus, StartRefused};
-use crate::flow::{CallbackHost, CallbackScheme, FlowSpec};
+use crate::flow::scheme::{SchemeChoice, TrustCache};
+use crate::flow::{CallbackHost, FlowSpec, Stage};
+use crate::tls::CertSource;
 use api::{CreateFlowRequest, CreatedFlow, ErrorDoc, ErrorReply, FlowState, FlowStatusDoc};
 
 /// How the service runs; validated by the CLI layer.
@@ -34,19 +36,23 @@ use api::{CreateFlowRequest, CreatedFlow, ErrorDoc, ErrorReply, FlowState, FlowS
 pub struct ServiceConfig {
     /// The flow table's settings (OpenRouter, port, timeouts, limits).
     pub engine: EngineConfig,
-    /// The callback scheme of flows that do not name one.
-    pub scheme: CallbackScheme,
+    /// The callback scheme of flows that do not name one (`auto`: https when the local CA is
+    /// trusted, else http).
+    pub scheme: SchemeChoice,
     /// The callback host of flows that do not name one.
     pub host: CallbackHost,
+    /// The certificate the listener serves, for the `auto` rule.
+    pub cert: CertSource,
 }
 
 impl ServiceConfig {
     /// The shipped defaults for `openrouter` on `port`.
-    pub fn new(openrouter: Url, port: u16) -> Self {
+    pub fn new(openrouter: Url, port: u16, cert: CertSource) -> Self {
         Self {
             engine: EngineConfig::new(openrouter, port),
-            scheme: CallbackScheme::Https,
+            scheme: SchemeChoice::Auto,
             host: CallbackHost::Localhost,
+            cert,
         }
     }
 }
@@ -54,6 +60,7 @@ impl ServiceConfig {
 struct Inner {
     config: ServiceConfig,
     engine: Engine,
+    trust: TrustCache,
 }
 
 /// The service's shared state. Cheap to clone; `Debug` shows no secrets.
@@ -75,7 +82,11 @@ impl Service {
     pub fn new(config: ServiceConfig) -> Self {
         let engine = Engine::new(config.engine.clone());
         Self {
-            inner: Arc::new(Inner { config, engine }),
+            inner: Arc::new(Inner {
+                config,
+                engine,
+                trust: TrustCache::default(),
+            }),
         }
     }
 
@@ -127,11 +138,35 @@ impl Service {
         self.inner.engine.sweep()
     }
 
-    /// Starts a flow for a control-API request.
-    pub fn start_flow(
+    /// Starts a flow for a control-API request: the same checks a one-shot login makes before
+    /// any browser opens (OpenRouter answers; the callback scheme the browser will accept).
+    pub async fn start_flow(
         &self,
         request: &CreateFlowRequest,
     ) -> std::result::Result<CreatedFlow, ApiError> {
+        if let Err(e) = self.inner.engine.check_reachable().await {
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                e.kind(),
+                e.to_string(),
+            ));
+        }
+        let choice = request.callback_scheme.unwrap_or(self.inner.config.scheme);
+        let service = self.clone();
+        let resolved = tokio::task::spawn_blocking(move || {
+            let config = &service.inner.config;
+            crate::flow::scheme::resolve(choice, &config.cert, |dir| {
+                service.inner.trust.trusted(dir)
+            })
+        })
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorKind::Internal,
+                e.to_string(),
+            )
+        })?;
         let config = &self.inner.config;
         if let Some(wanted) = &request.openrouter_url
             && wanted != &config.engine.openrouter
@@ -147,7 +182,7 @@ impl Service {
         }
         let spec = FlowSpec {
             exchange: request.exchange,
-            scheme: request.callback_scheme.unwrap_or(config.scheme),
+            scheme: resolved.scheme,
             host: request.callback_host.unwrap_or(config.host),
         };
         // Hints for OpenRouter's consent page about the key the app wants.
@@ -179,8 +214,8 @@ impl Service {
             let status = self.inner.engine.watch(&started.id);
             tokio::spawn(async move {
                 let (opened, page) = crate::sys::browser::open_private(&url).await;
-                if !opened {
-                    tracing::warn!("could not open a browser for a flow");
+                if let Err(reason) = opened {
+                    tracing::warn!(reason, "could not open a browser for a flow");
                 }
                 // The redirect page goes when the flow ends (or is deleted).
                 if let (Some(page), Some(mut status)) = (page, status) {
@@ -242,23 +277,27 @@ pub const SHUTDOWN_EXCHANGE: Duration = Duration::from_secs(5);
 /// The status document for a flow (the only place results are exposed).
 fn status_doc(status: &FlowStatus) -> FlowStatusDoc {
     match status {
-        FlowStatus::Pending => FlowStatusDoc {
+        FlowStatus::Pending | FlowStatus::Exchanging => FlowStatusDoc {
             status: FlowState::Pending,
+            stage: status.stage(),
             result: None,
             error: None,
         },
         FlowStatus::Succeeded(result) => FlowStatusDoc {
             status: FlowState::Succeeded,
+            stage: None,
             result: Some(result.clone()),
             error: None,
         },
         FlowStatus::Failed(e) => FlowStatusDoc {
             status: FlowState::Failed,
+            stage: None,
             result: None,
             error: Some(ErrorDoc::new(e.kind(), e.to_string())),
         },
         FlowStatus::Expired => FlowStatusDoc {
             status: FlowState::Expired,
+            stage: None,
             result: None,
             error: Some(ErrorDoc::new(
                 ErrorKind::Expired,
@@ -304,7 +343,7 @@ async fn create_flow(State(service): State<Service>, body: axum::body::Bytes) ->
         Ok(r) => r,
         Err(message) => return ApiError::bad_request(message).into_response(),
     };
-    match service.start_flow(&request) {
+    match service.start_flow(&request).await {
         Ok(created) => (
             StatusCode::CREATED,
             [(header::CACHE_CONTROL, "no-store")],
@@ -318,6 +357,8 @@ async fn create_flow(State(service): State<Service>, body: axum::body::Bytes) ->
 #[derive(serde::Deserialize)]
 struct WaitQuery {
     wait: Option<f64>,
+    /// With `wait`: also answer as soon as the flow leaves this step (progress for the CLI).
+    stage: Option<Stage>,
 }
 
 /// `?wait=` as a bounded duration: huge or odd values are clamped or refused, never a panic.
@@ -337,7 +378,12 @@ async fn get_flow(
     Path(id): Path<String>,
     query: std::result::Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let wait = match wait_duration(query.ok().map(|Query(q)| q)) {
+    let query = match query {
+        Ok(Query(q)) => Some(q),
+        Err(_) => None,
+    };
+    let seen = query.as_ref().and_then(|q| q.stage);
+    let wait = match wait_duration(query) {
         Ok(w) => w,
         Err(e) => return e.into_response(),
     };
@@ -346,7 +392,12 @@ async fn get_flow(
     };
     if !wait.is_zero() {
         // Stopping the service fails pending flows, which ends this wait too.
-        let _ = tokio::time::timeout(wait, status.wait_for(|s| !s.is_pending())).await;
+        let _ = tokio::time::timeout(
+            wait,
+            status
+                .wait_for(|s| !s.is_pending() || seen.is_some_and(|seen| s.stage() != Some(seen))),
+        )
+        .await;
     }
     let document = status_doc(&status.borrow());
     ([(header::CACHE_CONTROL, "no-store")], Json(document)).into_response()
@@ -418,7 +469,12 @@ mod tests {
 
     #[test]
     fn wait_is_bounded_and_never_panics() {
-        let q = |w: Option<f64>| Some(WaitQuery { wait: w });
+        let q = |w: Option<f64>| {
+            Some(WaitQuery {
+                wait: w,
+                stage: None,
+            })
+        };
         assert_eq!(wait_duration(q(None)).unwrap(), Duration::ZERO);
         assert_eq!(
             wait_duration(q(Some(2.5))).unwrap(),

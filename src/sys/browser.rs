@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::time::Duration;
 
 /// A redirect page on disk; removed when dropped.
 #[derive(Debug)]
@@ -78,10 +79,14 @@ fn private_place() -> Option<(PathBuf, Option<PathBuf>)> {
     Some((dir.clone(), Some(dir)))
 }
 
+/// How long a browser command may take to fail before it counts as started: openers such as
+/// xdg-open exit at once (non-zero when no browser is found), browsers keep running.
+const OPENER_GRACE: Duration = Duration::from_secs(1);
+
 /// Opens `url` through a private redirect page, so the URL appears on no command line. The
-/// page lives as long as the returned guard; `(false, _)` when no browser could be started.
-/// Without a private place for the page, nothing is opened (the URL is printed instead).
-pub async fn open_private(url: &str) -> (bool, Option<RedirectFile>) {
+/// page lives as long as the returned guard; `Err` says why no browser started. Without a
+/// private place for the page, nothing is opened (the URL is printed instead).
+pub async fn open_private(url: &str) -> (Result<(), String>, Option<RedirectFile>) {
     let owned = url.to_owned();
     let page = tokio::task::spawn_blocking(move || RedirectFile::create(&owned))
         .await
@@ -89,46 +94,53 @@ pub async fn open_private(url: &str) -> (bool, Option<RedirectFile>) {
         .flatten();
     match page {
         Some(page) => (open(&page.file_url()).await, Some(page)),
-        None => (false, None),
+        None => (
+            Err("no private directory for the redirect page".into()),
+            None,
+        ),
     }
 }
 
 /// Tries to open `url`: `$BROWSER` when set (as xdg-open and Python's webbrowser do), else the
-/// platform opener. Returns whether a browser command was started successfully.
-pub async fn open(url: &str) -> bool {
+/// platform opener. `Ok` when a command started and did not fail within a second.
+pub async fn open(url: &str) -> Result<(), String> {
     match std::env::var("BROWSER") {
         Ok(spec) if !spec.trim().is_empty() => open_with_browser_var(&spec, url).await,
         _ => {
             let url = url.to_owned();
-            tokio::task::spawn_blocking(move || open::that_detached(&url).is_ok())
-                .await
-                .unwrap_or(false)
+            tokio::task::spawn_blocking(move || {
+                open::that_detached_with_timeout(&url, OPENER_GRACE)
+                    .map_err(|e| format!("the system's opener failed: {e}"))
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()))
         }
     }
 }
 
 /// Runs the first command of a `$BROWSER` list (`:`-separated; `%s` marks where the URL goes).
-async fn open_with_browser_var(spec: &str, url: &str) -> bool {
+async fn open_with_browser_var(spec: &str, url: &str) -> Result<(), String> {
     let Some(argv) = browser_command(spec, url) else {
-        return false;
+        return Err("$BROWSER names no command".into());
     };
+    let program = argv[0].clone();
     let spawned = tokio::process::Command::new(&argv[0])
         .args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn();
-    match spawned {
-        Ok(mut child) => {
-            // Reap it in the background; a browser that stays open must not hold up the flow.
+    let mut child = spawned.map_err(|e| format!("$BROWSER ({program}) did not start: {e}"))?;
+    match tokio::time::timeout(OPENER_GRACE, child.wait()).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(format!("$BROWSER ({program}) failed: {status}")),
+        Ok(Err(e)) => Err(format!("$BROWSER ({program}): {e}")),
+        Err(_) => {
+            // Still running: a browser that stays open. Reap it in the background.
             tokio::spawn(async move {
                 let _ = child.wait().await;
             });
-            true
-        }
-        Err(e) => {
-            tracing::debug!(error = %e, "could not run $BROWSER");
-            false
+            Ok(())
         }
     }
 }

@@ -2,7 +2,7 @@
 //! and a spawned `openrouter-pkce` whose stderr is collected as it arrives.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -138,6 +138,24 @@ pub fn require(what: &str, available: bool) -> bool {
     false
 }
 
+/// The text up to its last newline: output still arriving may end in half a word.
+pub fn complete_lines(text: &str) -> &str {
+    text.rfind('\n').map_or("", |end| &text[..=end])
+}
+
+/// The authorize URL in a pty's output, once its whole line has arrived.
+pub fn url_in(output: &str) -> Option<url::Url> {
+    complete_lines(output)
+        .split_whitespace()
+        .find(|w| w.contains("/auth?"))
+        .map(|w| url::Url::parse(w).unwrap())
+}
+
+/// Whether NSS's certutil (libnss3-tools) can be run, for tests that trust the CA.
+pub fn certutil_found() -> bool {
+    Command::new("certutil").arg("-H").output().is_ok()
+}
+
 /// A port free on both 127.0.0.1 and ::1 right now.
 pub fn free_port() -> u16 {
     loop {
@@ -189,10 +207,17 @@ impl Running {
         found.unwrap_or_else(|| panic!("timed out waiting for {what}; stderr:\n{}", self.stderr()))
     }
 
+    /// Polls stdout until `pred` finds something, for up to 20 s (a pty's output lands here).
+    pub fn wait_stdout_match<T>(&self, what: &str, pred: impl Fn(&str) -> Option<T>) -> T {
+        let found = poll_for(Duration::from_secs(20), || pred(&self.stdout()));
+        found.unwrap_or_else(|| panic!("timed out waiting for {what}; output:\n{}", self.stdout()))
+    }
+
     /// Polls stdout until a whole line arrives; returns the first line.
     pub fn wait_stdout_line(&self) -> String {
         let found = poll_for(Duration::from_secs(20), || {
-            self.stdout().lines().next().map(str::to_owned)
+            let out = self.stdout();
+            out.find('\n').map(|end| out[..end].to_owned())
         });
         found.unwrap_or_else(|| panic!("no stdout line; stderr:\n{}", self.stderr()))
     }
@@ -200,7 +225,8 @@ impl Running {
     /// The authorize URL printed by `--no-browser`.
     pub fn wait_authorize_url(&self) -> url::Url {
         self.wait_stderr("the authorize URL", |s| {
-            s.split_whitespace()
+            complete_lines(s)
+                .split_whitespace()
                 .find(|w| w.starts_with("http") && w.contains("/auth?"))
                 .map(|w| url::Url::parse(w).unwrap())
         })
@@ -488,11 +514,26 @@ fn collect_lines(
     pipe: impl std::io::Read + Send + 'static,
     sink: Arc<Mutex<String>>,
 ) -> std::thread::JoinHandle<()> {
+    // Raw chunks, not lines: a question waiting for an answer, or a spinner redrawn with \r,
+    // has no newline yet.
     std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
+        let mut pipe = pipe;
+        let mut pending = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut pipe, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            pending.extend_from_slice(&buf[..n]);
+            // Only whole UTF-8 characters are appended; a split one waits for its rest.
+            let valid = match std::str::from_utf8(&pending) {
+                Ok(text) => text.len(),
+                Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                Err(_) => pending.len(),
+            };
+            let text = String::from_utf8_lossy(&pending[..valid]).into_owned();
+            pending.drain(..valid);
+            sink.lock().unwrap().push_str(&text);
         }
     })
 }
@@ -541,6 +582,25 @@ pub fn follow(url: &url::Url) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `openrouter-pkce <args>` on a pseudo-terminal (stdin, stdout and stderr all the pty,
+/// like a person's terminal); everything it writes arrives on the returned process's stdout.
+/// `env_vars` are set for it. Call [`pty_available`] first.
+pub fn on_pty(env: &TestEnv, args: &str, env_vars: &[(&str, &str)]) -> Running {
+    let inner = format!("'{BIN}' {args}");
+    let mut cmd = Command::new("script");
+    cmd.args(["-q", "-e", "-c", &inner, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.home())
+        .env("XDG_CONFIG_HOME", env.home().join("config"))
+        .env("TERM", "xterm-256color")
+        .envs(env_vars.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    Running::spawn(cmd)
 }
 
 /// Whether `script` (util-linux) can give a child a pseudo-terminal; skips visibly without it

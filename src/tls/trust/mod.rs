@@ -48,6 +48,17 @@ pub fn marked_trusted(config_dir: &Path) -> bool {
     config_dir.join(TRUSTED_MARKER).exists()
 }
 
+/// Whether the CA in `config_dir` is trusted where browsers look: `trust` ran (the marker) and
+/// the stores still hold it (the same check as `trust --status`; blocking: runs the store tools).
+pub fn is_trusted(config_dir: &Path) -> bool {
+    marked_trusted(config_dir)
+        && run(TrustAction::Status, config_dir, true).is_ok_and(|r| !r.trusted_in.is_empty())
+}
+
+/// File in the config dir recording that the person declined to trust the CA when asked, so
+/// they are not asked again.
+pub const DECLINED_MARKER: &str = "trust-declined";
+
 /// Runs `action` for the CA in `config_dir`; `user_only` leaves the system store alone.
 pub fn run(action: TrustAction, config_dir: &Path, user_only: bool) -> Result<TrustReport> {
     let ca = LocalCa::load(config_dir)?;
@@ -72,6 +83,7 @@ pub fn run(action: TrustAction, config_dir: &Path, user_only: bool) -> Result<Tr
                 &marker,
                 report.trusted_in.join("\n").as_bytes(),
             )?;
+            let _ = std::fs::remove_file(config_dir.join(DECLINED_MARKER));
         }
         TrustAction::Uninstall => {
             let _ = std::fs::remove_file(&marker);

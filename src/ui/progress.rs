@@ -1,0 +1,152 @@
+//! One login's progress as the person (or the app, under `--events`) sees it: where to go,
+//! whether a browser opened, a spinner with the time left, then each step as it completes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::flow::{CallbackBase, Stage};
+use crate::ui::events::Event;
+
+/// A login's progress reporter; cheap to clone (the browser opener reports from its own task).
+#[derive(Debug, Clone)]
+pub struct Progress {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// `login` (a key comes next) or `authorize` (the code bundle is the result).
+    exchange: bool,
+    callback_seen: AtomicBool,
+}
+
+impl Progress {
+    /// A reporter for a login that does (`login`) or does not (`authorize`) exchange.
+    pub fn new(exchange: bool) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                exchange,
+                callback_seen: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The listener the callback comes back to.
+    pub fn listening(&self, base: &CallbackBase) {
+        crate::ui::emit(&Event::Listening {
+            port: base.port,
+            callback_url: format!(
+                "{}://{}:{}/callback/",
+                base.scheme.as_str(),
+                base.host.as_str(),
+                base.port
+            ),
+        });
+    }
+
+    /// The consent page: always shown, so a person whose browser did not open (or opened
+    /// somewhere they cannot see) still has the way forward.
+    pub fn authorize_url(&self, url: &Url, expires_at: OffsetDateTime, opening: bool) {
+        let expires_at = expires_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        crate::ui::emit(&Event::AuthorizeUrl {
+            url: url.as_str(),
+            expires_at,
+        });
+        if crate::ui::events() {
+            return;
+        }
+        if opening {
+            say!("Opening OpenRouter in your browser to authorize.");
+        }
+        say!("Open this URL in a browser if none opened, or on another device:\n\n  {url}\n");
+    }
+
+    /// Whether a browser command started (its exit status or spawn error).
+    pub fn browser(&self, opened: Result<(), String>) {
+        match opened {
+            Ok(()) => crate::ui::emit(&Event::BrowserOpened),
+            Err(message) => {
+                if crate::ui::events() {
+                    crate::ui::emit(&Event::BrowserFailed { message });
+                } else {
+                    say!("No browser opened ({message}): open the URL above yourself.");
+                }
+            }
+        }
+    }
+
+    /// Shows the spinner with the time left until `deadline` (on a terminal only).
+    pub fn waiting(&self, deadline: std::time::Instant) {
+        if !crate::ui::interactive_stderr() {
+            return;
+        }
+        let style = ProgressStyle::with_template("{spinner} {msg} {left}, Ctrl-C to cancel")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner())
+            .with_key(
+                "left",
+                move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    let _ = write!(w, "{} left", clock(left));
+                },
+            );
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+            .with_style(style)
+            .with_message("Waiting for you to approve in the browser…");
+        bar.enable_steady_tick(Duration::from_millis(120));
+        crate::ui::start_spinner(bar);
+    }
+
+    /// The flow moved on: the callback came back and the code is being exchanged.
+    pub fn stage(&self, stage: Stage) {
+        if stage == Stage::Exchanging {
+            self.callback_received();
+            crate::ui::emit(&Event::Exchanging);
+        }
+    }
+
+    /// The callback arrived (said once).
+    fn callback_received(&self) {
+        if self.inner.callback_seen.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        crate::ui::stop_spinner();
+        crate::ui::emit(&Event::CallbackReceived);
+        if self.inner.exchange {
+            crate::ui::done("Approved — creating your key…");
+        } else {
+            crate::ui::done("Approved — the code was handed over.");
+        }
+    }
+
+    /// The login ended; `approved` when the browser came back with a code (or a denial).
+    pub fn ended(&self, callback_came: bool) {
+        if callback_came {
+            self.callback_received();
+        }
+        crate::ui::stop_spinner();
+    }
+}
+
+/// `m:ss` for a countdown.
+fn clock(left: Duration) -> String {
+    let secs = left.as_secs();
+    format!("{}:{:02}", secs / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn countdown_reads_minutes_and_seconds() {
+        use std::time::Duration;
+        assert_eq!(super::clock(Duration::from_secs(291)), "4:51");
+        assert_eq!(super::clock(Duration::from_secs(9)), "0:09");
+        assert_eq!(super::clock(Duration::from_millis(900)), "0:00");
+    }
+}

@@ -1,0 +1,431 @@
+//! A person's first login, and the machine interface an app drives: a busy or any port, the
+//! question about trusting the local CA, the spinner and its ticks on a terminal, NDJSON events,
+//! a browser page that tells the truth, and a dead OpenRouter reported before the browser opens.
+
+mod common;
+
+use common::*;
+
+/// The stderr lines of an `--events` run, each parsed (every line must be JSON).
+fn events(stderr: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not an event ({e}): {line:?}"))
+        })
+        .collect()
+}
+
+fn names(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The authorize URL from the `authorize_url` event, once it appears.
+fn wait_url_event(login: &Running) -> url::Url {
+    login.wait_stderr("the authorize_url event", |s| {
+        s.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| e["event"] == "authorize_url")
+            .map(|e| url::Url::parse(e["url"].as_str().unwrap()).unwrap())
+    })
+}
+
+#[test]
+fn events_narrate_a_login_as_json_lines_and_never_carry_the_key() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let port = free_port();
+    let login = Running::spawn(env.login_no_browser(&stand_in.url, port, &["--events"]));
+    let url = wait_url_event(&login);
+    assert_eq!(follow(&url), "200");
+    let (status, stdout, stderr) = login.finish();
+    assert!(status.success(), "{stderr}");
+    let key = assert_standin_key(&stdout);
+    assert!(!stderr.contains(&key), "the key is in an event: {stderr}");
+    let events = events(&stderr);
+    let names = names(&events);
+    let order: Vec<&str> = [
+        "listening",
+        "authorize_url",
+        "callback_received",
+        "exchanging",
+        "succeeded",
+    ]
+    .into_iter()
+    .filter(|n| names.iter().any(|m| m == n))
+    .collect();
+    assert_eq!(
+        order,
+        [
+            "listening",
+            "authorize_url",
+            "callback_received",
+            "exchanging",
+            "succeeded"
+        ],
+        "{stderr}"
+    );
+    let position = |n: &str| names.iter().position(|m| m == n).unwrap();
+    assert!(position("listening") < position("authorize_url"));
+    assert!(position("callback_received") < position("exchanging"));
+    assert!(position("exchanging") < position("succeeded"));
+    let listening = &events[position("listening")];
+    assert_eq!(listening["port"], port);
+    assert_eq!(
+        listening["callback_url"],
+        format!("http://localhost:{port}/callback/"),
+        "the secret nonce is not in the listening event"
+    );
+    let authorize = &events[position("authorize_url")];
+    assert!(authorize["expires_at"].as_str().unwrap().contains('T'));
+    assert_eq!(events[position("succeeded")]["user_id"], "user_standin");
+    // No prose: every line parsed as an event (checked above), and none is a panic.
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn events_report_a_browser_that_did_not_start_and_an_error_with_its_codes() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-deny"]);
+    let mut cmd = env.command();
+    cmd.args([
+        "authorize",
+        "--events",
+        "--openrouter-url",
+        &stand_in.url,
+        "--port",
+        &free_port().to_string(),
+        "--timeout",
+        "20",
+    ])
+    .env("BROWSER", "false");
+    let login = Running::spawn(cmd);
+    let url = wait_url_event(&login);
+    login.wait_stderr("browser_failed", |s| {
+        s.contains("browser_failed").then_some(())
+    });
+    // The person opens the URL by hand and declines.
+    follow(&url);
+    let (status, stdout, stderr) = login.finish();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let events = events(&stderr);
+    let failed = events
+        .iter()
+        .find(|e| e["event"] == "browser_failed")
+        .unwrap();
+    assert!(
+        failed["message"].as_str().unwrap().contains("false"),
+        "{failed}"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "error", "{stderr}");
+    assert_eq!(last["code"], "denied");
+    assert_eq!(last["exit_code"], 3);
+    assert!(last["message"].as_str().unwrap().contains("access_denied"));
+    assert!(names(&events).contains(&"callback_received".to_owned()));
+}
+
+#[test]
+fn ctrl_c_says_cancelled_and_exits_130_in_prose_and_in_events() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    for extra in [&[][..], &["--events"][..]] {
+        let login = Running::spawn(env.login_no_browser(&stand_in.url, free_port(), extra));
+        login.wait_stderr("the authorize URL", |s| s.contains("/auth?").then_some(()));
+        signal(&login, "INT");
+        let (status, _, stderr) = login.finish();
+        assert_eq!(status.code(), Some(130), "{extra:?}: {stderr}");
+        let last = stderr.lines().last().unwrap();
+        if extra.is_empty() {
+            assert_eq!(last, "cancelled", "{stderr}");
+        } else {
+            let event: serde_json::Value = serde_json::from_str(last).unwrap();
+            assert_eq!(event["event"], "error");
+            assert_eq!(event["exit_code"], 130);
+        }
+    }
+}
+
+#[test]
+fn port_zero_listens_on_any_free_port_and_a_taken_explicit_port_says_what_to_do() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let login = Running::spawn(env.login_no_browser(&stand_in.url, 0, &[]));
+    let url = login.wait_authorize_url();
+    let (callback, _) = callback_of(&url);
+    assert_ne!(callback.port(), Some(0));
+    assert_eq!(follow(&url), "200");
+    let (status, stdout, stderr) = login.finish();
+    assert!(status.success(), "{stderr}");
+    assert_standin_key(&stdout);
+    // An explicit port someone else holds: exit 7, the holder, and the way out.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let (status, _, stderr) = run(env.login_no_browser(&stand_in.url, port, &[]));
+    assert_eq!(status.code(), Some(7), "{stderr}");
+    assert!(
+        stderr.contains(&format!("pid {}", std::process::id())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--port") && stderr.contains("openrouter-pkce serve"),
+        "{stderr}"
+    );
+}
+
+/// Without --port, the preferred port (3000) is used when free, else any free port. Tests
+/// never touch port 3000, so the library's host is started with another preferred port.
+#[tokio::test]
+async fn a_busy_preferred_port_falls_back_to_a_free_one() {
+    use openrouter_pkce::flow::local::{LocalHost, LocalOptions, PortChoice};
+    let env = TestEnv::new();
+    let (openrouter, _stand_in) =
+        openrouter_pkce::openrouter::standin::start(0, Default::default())
+            .await
+            .unwrap();
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = held.local_addr().unwrap().port();
+    let options = |port| LocalOptions {
+        openrouter: openrouter.clone(),
+        port,
+        scheme: openrouter_pkce::flow::CallbackScheme::Http,
+        cert: openrouter_pkce::tls::CertSource::Local(env.config_dir()),
+        timeout: std::time::Duration::from_secs(5),
+    };
+    let host = LocalHost::start(&options(PortChoice::Preferred(busy)))
+        .await
+        .unwrap();
+    assert_ne!(host.port(), busy);
+    host.shutdown().await;
+    // Free: the preferred port itself.
+    drop(held);
+    let host = LocalHost::start(&options(PortChoice::Preferred(busy)))
+        .await
+        .unwrap();
+    assert_eq!(host.port(), busy);
+    host.shutdown().await;
+    // Exact: no fallback.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = held.local_addr().unwrap().port();
+    let e = LocalHost::start(&options(PortChoice::Exact(busy)))
+        .await
+        .unwrap_err();
+    assert_eq!(openrouter_pkce::exit_code(&e), 7, "{e}");
+}
+
+#[test]
+fn an_unreachable_openrouter_is_exit_6_before_any_browser_opens() {
+    let env = TestEnv::new();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    for command in ["login", "authorize"] {
+        let mut cmd = env.command();
+        cmd.args([
+            command,
+            "--openrouter-url",
+            &url,
+            "--port",
+            "0",
+            "--timeout",
+            "300",
+        ])
+        .env("BROWSER", env.browser_script());
+        let (status, stdout, stderr) = run(cmd);
+        assert_eq!(status.code(), Some(6), "{command}: {stderr}");
+        assert!(stdout.is_empty());
+        assert!(stderr.contains("unreachable"), "{stderr}");
+        assert!(
+            !env.browser_arg().exists(),
+            "{command} opened a browser on a dead OpenRouter"
+        );
+        assert!(!stderr.contains("/auth?"), "{command} showed a dead URL");
+    }
+}
+
+#[test]
+fn the_page_says_the_key_was_not_created_when_the_exchange_fails() {
+    let env = TestEnv::new();
+    // 500 is not retried: the exchange fails after the person approved.
+    let stand_in = StandIn::start(
+        &env,
+        &[
+            "--auto-approve",
+            "--fail-exchanges",
+            "9",
+            "--fail-status",
+            "500",
+        ],
+    );
+    let mut cmd = env.command();
+    cmd.args([
+        "login",
+        "--openrouter-url",
+        &stand_in.url,
+        "--port",
+        "0",
+        "--timeout",
+        "20",
+    ])
+    .env("BROWSER", env.browser_script());
+    let (status, stdout, stderr) = run(cmd);
+    assert_eq!(status.code(), Some(6), "{stderr}");
+    assert!(stdout.is_empty());
+    env.wait_browser_landed();
+    let page = std::fs::read_to_string(env.browser_page()).unwrap();
+    assert!(page.contains("The key was not created"), "{page}");
+    assert!(
+        page.contains("HTTP 500"),
+        "the page says what failed: {page}"
+    );
+    assert!(!page.contains("Logged in"), "{page}");
+}
+
+#[test]
+fn authorize_pages_say_the_code_was_handed_to_the_app() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let mut cmd = env.command();
+    cmd.args([
+        "authorize",
+        "--openrouter-url",
+        &stand_in.url,
+        "--port",
+        "0",
+        "--timeout",
+        "20",
+    ])
+    .env("BROWSER", env.browser_script());
+    let (status, stdout, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    assert!(json(&stdout)["code"].is_string());
+    env.wait_browser_landed();
+    let page = std::fs::read_to_string(env.browser_page()).unwrap();
+    assert!(page.contains("handed to the app"), "{page}");
+    assert!(!page.contains("Logged in"), "{page}");
+}
+
+/// What a person sees on a terminal: the URL with the way forward, a spinner with the time
+/// left, a green tick for each step, and who they are logged in as. Piped, the same words
+/// with no escape codes at all; with NO_COLOR, no colour on the terminal either.
+#[test]
+fn a_terminal_gets_a_spinner_and_ticks_and_a_pipe_gets_plain_text() {
+    if !pty_available() {
+        return;
+    }
+    let env = TestEnv::new();
+    // Delay the exchange so the "creating your key" step is on screen for a moment.
+    let stand_in = StandIn::start(&env, &["--auto-approve", "--exchange-delay-ms", "300"]);
+    for no_color in [false, true] {
+        let vars: &[(&str, &str)] = if no_color { &[("NO_COLOR", "1")] } else { &[] };
+        let login = on_pty(
+            &env,
+            &format!(
+                "login --no-browser --callback-scheme http --openrouter-url {} --port 0 --timeout 300",
+                stand_in.url
+            ),
+            vars,
+        );
+        let url = login.wait_stdout_match("the spinner", |out| {
+            (out.contains("Waiting for you to approve in the browser…")
+                && out.contains("left, Ctrl-C to cancel"))
+            .then(|| url_in(out))
+            .flatten()
+        });
+        assert_eq!(follow(&url), "200");
+        let (status, out, _) = login.finish();
+        assert!(status.success(), "{out}");
+        assert!(
+            out.contains("Open this URL in a browser if none opened, or on another device"),
+            "{out}"
+        );
+        assert!(out.contains("4:5"), "no time left shown: {out:?}");
+        assert!(out.contains("Approved — creating your key…"), "{out}");
+        assert!(out.contains("Logged in as user_standin"), "{out}");
+        let green = "\u{1b}[32m";
+        let coloured = out.contains(green) || out.contains("\u{1b}[1m\u{1b}[32m");
+        assert_eq!(coloured, !no_color, "NO_COLOR={no_color}: {out:?}");
+    }
+    // Piped: plain text.
+    let login = Running::spawn(env.login_no_browser(&stand_in.url, 0, &[]));
+    let url = login.wait_authorize_url();
+    assert_eq!(follow(&url), "200");
+    let (status, _, stderr) = login.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("✓ Logged in as user_standin"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "escape codes on a pipe: {stderr:?}"
+    );
+    assert!(!stderr.contains("Ctrl-C to cancel"), "a spinner on a pipe");
+}
+
+/// On a terminal, with the local CA untrusted, the first login asks once whether to trust it.
+/// No: http, and never asked again. Yes: `trust` runs and the login continues over https.
+#[test]
+fn a_first_login_on_a_terminal_asks_once_to_trust_the_ca() {
+    if !pty_available() {
+        return;
+    }
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let question = "Trust the local certificate so your browser accepts https://localhost? [Y/n]";
+    let args = format!(
+        "login --no-browser --openrouter-url {} --port 0 --timeout 60",
+        stand_in.url
+    );
+    let login_answering = |answer: Option<&str>| {
+        let mut login = on_pty(&env, &args, &[]);
+        if let Some(answer) = answer {
+            login.wait_stdout_match("the question", |out| out.contains(question).then_some(()));
+            login.write_stdin(&format!("{answer}\n"));
+        }
+        let url = login.wait_stdout_match("the URL", url_in);
+        let (callback, _) = callback_of(&url);
+        let curl = std::process::Command::new("curl")
+            .args(["-s", "-L", "-o", "/dev/null", "--cacert"])
+            .arg(env.ca_cert())
+            .arg(url.as_str())
+            .status()
+            .unwrap();
+        assert!(curl.success());
+        let (status, out, _) = login.finish();
+        assert!(status.success(), "{out}");
+        (callback.scheme().to_owned(), out)
+    };
+    let (scheme, out) = login_answering(Some("n"));
+    assert_eq!(scheme, "http", "{out}");
+    assert!(out.contains("you will not be asked again"), "{out}");
+    let (scheme, out) = login_answering(None);
+    assert_eq!(scheme, "http");
+    assert!(!out.contains(question), "asked again: {out}");
+    if !require(
+        "certutil (libnss3-tools) is not installed",
+        certutil_found(),
+    ) {
+        return;
+    }
+    // Another person on another machine says yes.
+    let env_yes = TestEnv::new();
+    let mut login = on_pty(&env_yes, &args, &[]);
+    login.wait_stdout_match("the question", |out| out.contains(question).then_some(()));
+    login.write_stdin("\n");
+    let url = login.wait_stdout_match("the URL", url_in);
+    let (callback, _) = callback_of(&url);
+    assert_eq!(callback.scheme(), "https", "{}", login.stdout());
+    let curl = std::process::Command::new("curl")
+        .args(["-s", "-L", "-o", "/dev/null", "--cacert"])
+        .arg(env_yes.ca_cert())
+        .arg(url.as_str())
+        .status()
+        .unwrap();
+    assert!(curl.success());
+    let (status, out, _) = login.finish();
+    assert!(status.success(), "{out}");
+    assert!(out.contains("Trusted the local certificate in"), "{out}");
+    assert!(env_yes.home().join(".pki/nssdb/cert9.db").exists());
+}
