@@ -65,8 +65,9 @@ fn drive_in(
     json(line)
 }
 
-fn waiting_login(env: &TestEnv, stand_in: &StandIn, port: u16) -> Running {
-    let cmd = env.login_no_browser(&stand_in.url, port, &["--timeout", "60"]);
+fn waiting_login(env: &TestEnv, stand_in: &StandIn, port: u16, extra: &[&str]) -> Running {
+    let mut cmd = env.login_no_browser(&stand_in.url, port, &["--timeout", "60"]);
+    cmd.args(extra);
     Running::spawn(cmd)
 }
 
@@ -94,7 +95,8 @@ fn chromium_approves_and_lands_on_the_success_page_with_a_trusted_certificate() 
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &[]);
     let port = free_port();
-    let login = waiting_login(&env, &stand_in, port);
+    // https asked for explicitly: the default would use http until the CA is trusted.
+    let login = waiting_login(&env, &stand_in, port, &["--callback-scheme", "https"]);
     let url = login.wait_authorize_url();
 
     // Control: before `trust`, Chromium refuses the local certificate and the login keeps waiting.
@@ -107,13 +109,13 @@ fn chromium_approves_and_lands_on_the_success_page_with_a_trusted_certificate() 
     trust(&env);
     let page = drive(&env, &url, "approve", &screenshot("approve.png"));
     assert!(page.get("error").is_none(), "{page}");
-    assert_eq!(page["heading"], "Signed in to OpenRouter", "{page}");
+    assert_eq!(page["heading"], "Logged in to OpenRouter", "{page}");
     assert_eq!(page["lang"], "en");
     assert_ne!(
         page["headingColor"], "rgb(0, 0, 0)",
         "the page's style was blocked: {page}"
     );
-    assert!(page["title"].as_str().unwrap().contains("Signed in"));
+    assert!(page["title"].as_str().unwrap().contains("Logged in"));
     // The address bar no longer shows the code (or the nonce).
     assert_eq!(
         page["url"],
@@ -127,6 +129,31 @@ fn chromium_approves_and_lands_on_the_success_page_with_a_trusted_certificate() 
     assert_standin_key(&stdout);
 }
 
+/// A new user's first login: nothing trusted yet, default flags. The callback is http, so a
+/// fresh Chromium profile lands on the success page with no certificate warning.
+#[test]
+fn chromium_logs_in_with_no_certificate_warning_before_any_trust() {
+    let missing = missing_prerequisite();
+    if !require(missing.as_deref().unwrap_or_default(), missing.is_none()) {
+        return;
+    }
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let login = waiting_login(&env, &stand_in, 0, &[]);
+    let url = login.wait_authorize_url();
+    let page = drive(&env, &url, "approve", &screenshot("first-login.png"));
+    assert!(page.get("error").is_none(), "a warning or error page: {page}");
+    assert_eq!(page["heading"], "Logged in to OpenRouter", "{page}");
+    assert!(
+        page["url"].as_str().unwrap().starts_with("http://localhost:"),
+        "{page}"
+    );
+    let (status, stdout, stderr) = login.finish();
+    assert!(status.success(), "{stderr}");
+    assert_standin_key(&stdout);
+    assert!(stderr.contains("openrouter-pkce trust"), "{stderr}");
+}
+
 #[test]
 fn chromium_denies_and_lands_on_the_error_page() {
     let missing = missing_prerequisite();
@@ -137,7 +164,7 @@ fn chromium_denies_and_lands_on_the_error_page() {
     trust(&env);
     let stand_in = StandIn::start(&env, &[]);
     let port = free_port();
-    let login = waiting_login(&env, &stand_in, port);
+    let login = waiting_login(&env, &stand_in, port, &[]);
     let url = login.wait_authorize_url();
     // In the dark theme: the error heading takes the dark palette's red.
     let page = drive_in(&env, &url, "deny", &screenshot("deny-dark.png"), "dark");
