@@ -19,6 +19,14 @@ pub enum Error {
         /// What was expected instead, without echoing secret input.
         expected: String,
     },
+    /// A required flag, variable or stdin document was not given at all; nothing was sent.
+    #[error("missing {field}: {advice}")]
+    Missing {
+        /// What is missing (`--api-key`, `code bundle`).
+        field: &'static str,
+        /// How to provide it.
+        advice: &'static str,
+    },
     /// The person declined on OpenRouter's page (the callback carried `error=`).
     #[error("authorization denied by the user: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
     Denied {
@@ -239,7 +247,7 @@ impl Error {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::BadInput { .. } => ErrorKind::BadInput,
+            Error::BadInput { .. } | Error::Missing { .. } => ErrorKind::BadInput,
             Error::Denied { .. } => ErrorKind::Denied,
             Error::TimedOut { .. } => ErrorKind::TimedOut,
             Error::Refused { .. } => ErrorKind::Refused,

@@ -142,10 +142,16 @@ fn chromium_logs_in_with_no_certificate_warning_before_any_trust() {
     let login = waiting_login(&env, &stand_in, 0, &[]);
     let url = login.wait_authorize_url();
     let page = drive(&env, &url, "approve", &screenshot("first-login.png"));
-    assert!(page.get("error").is_none(), "a warning or error page: {page}");
+    assert!(
+        page.get("error").is_none(),
+        "a warning or error page: {page}"
+    );
     assert_eq!(page["heading"], "Logged in to OpenRouter", "{page}");
     assert!(
-        page["url"].as_str().unwrap().starts_with("http://localhost:"),
+        page["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://localhost:"),
         "{page}"
     );
     let (status, stdout, stderr) = login.finish();

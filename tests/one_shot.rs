@@ -384,7 +384,7 @@ fn exchange_on_a_terminal_says_what_it_expects() {
 #[test]
 fn create_code_never_repeats_the_management_key_a_proxy_echoes() {
     let env = TestEnv::new();
-    let key = "sk-or-v1-management-0123456789abcdef";
+    let key = "sk-or-v1-mgmt-9f8e7d6c5b4a0123456789abcdef";
     let app = axum::Router::new().route(
         "/api/v1/auth/keys/code",
         axum::routing::post(|headers: axum::http::HeaderMap| async move {

@@ -7,6 +7,12 @@ use std::process::Command;
 
 use common::*;
 
+/// Makes the local CA the way a login does (no certutil needed).
+fn make_local_ca(env: &TestEnv) {
+    openrouter_pkce::tls::load(&openrouter_pkce::tls::CertSource::Local(env.config_dir())).unwrap();
+    assert!(env.ca_cert().exists());
+}
+
 fn trust(env: &TestEnv, args: &[&str]) -> serde_json::Value {
     let mut cmd = env.command();
     cmd.arg("trust").args(args);
@@ -35,18 +41,22 @@ fn trust_installs_reports_and_uninstalls_the_ca_certificate_only() {
         return;
     }
     let env = TestEnv::new();
-    let before = trust(&env, &["--status"]);
-    assert_eq!(
-        before["trusted_in"].as_array().unwrap().len(),
-        0,
-        "{before}"
-    );
-    let fingerprint = before["fingerprint_sha256"].as_str().unwrap();
-    assert_eq!(fingerprint.split(':').count(), 32, "{fingerprint}");
-    let year: i32 = before["expires"].as_str().unwrap()[..4].parse().unwrap();
-    assert!(year >= 2035, "{before}");
+    // Before any `trust`: says so, and makes no CA just to report on it.
+    let mut cmd = env.command();
+    cmd.args(["trust", "--status"]);
+    let (status, stdout, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    let before = json(&stdout);
+    assert!(before["ca"].is_null(), "{before}");
+    assert_eq!(before["trusted_in"].as_array().unwrap().len(), 0);
+    assert!(stderr.contains("not trusted anywhere yet"), "{stderr}");
+    assert!(!env.ca_cert().exists(), "trust --status made a CA");
 
     let installed = trust(&env, &["--user-only"]);
+    let fingerprint = installed["fingerprint_sha256"].as_str().unwrap();
+    assert_eq!(fingerprint.split(':').count(), 32, "{fingerprint}");
+    let year: i32 = installed["expires"].as_str().unwrap()[..4].parse().unwrap();
+    assert!(year >= 2035, "{installed}");
     assert!(
         installed["changed"][0]
             .as_str()
@@ -166,7 +176,8 @@ fn subtree(name: &x509_parser::extensions::GeneralName) -> String {
 #[test]
 fn the_ca_it_would_install_may_vouch_only_for_loopback_names() {
     let env = TestEnv::new();
-    // `--status` makes the local CA (no certutil needed) and reports without installing.
+    // The local CA as a login makes it; `--status` reports on it without installing.
+    make_local_ca(&env);
     let status = trust(&env, &["--status"]);
     assert_eq!(
         status["ca"],
@@ -232,8 +243,7 @@ fn trust_refuses_a_ca_that_is_not_ours_and_regenerate_starts_over() {
         cmd.arg("trust").args(args);
         run(cmd)
     };
-    let (s, _, stderr) = status(&["--status"]);
-    assert!(s.success(), "{stderr}");
+    make_local_ca(&env);
     let ca = env.ca_cert();
     // An unconstrained root in its place.
     let key = rcgen::KeyPair::generate().unwrap();

@@ -22,41 +22,99 @@ use crate::secret::{ApiKey, AuthCode, CodeVerifier};
 /// out, 5 OpenRouter refused (4xx), 6 OpenRouter unreachable or failing, 7 port in use,
 /// 8 service stopping, 9 service not answering or busy, 130 cancelled (Ctrl-C).
 #[derive(Debug, Parser)]
-#[command(name = "openrouter-pkce", version, about, long_about)]
+#[command(
+    name = "openrouter-pkce",
+    version,
+    about,
+    long_about,
+    after_help = ENVIRONMENT
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// The subcommands.
+/// Every environment variable the tool reads.
+const ENVIRONMENT: &str = "\
+Environment:
+  OPENROUTER_PKCE_URL  OpenRouter's base URL (as --openrouter-url)
+  OPENROUTER_API_KEY   the management key for create-code (as --api-key)
+  BROWSER              the browser command to open the consent page with
+  NO_COLOR             no colour on stderr (CLICOLOR=0 too; CLICOLOR_FORCE=1 forces it)
+  RUST_LOG             log filter, e.g. RUST_LOG=openrouter_pkce=debug
+  HTTPS_PROXY          proxy for requests to OpenRouter (also ALL_PROXY, NO_PROXY)
+  SSL_CERT_FILE        the CA bundle to trust (PEM), e.g. one with a TLS-inspecting proxy's CA
+  XDG_CONFIG_HOME      where the local CA lives (~/.config/openrouter-pkce)
+  XDG_RUNTIME_DIR      where the service's control socket lives";
+
+const LOGIN_EXAMPLES: &str = "\
+Examples:
+  openrouter-pkce login                         # a person: browser, then the key as JSON
+  openrouter-pkce login --output ~/.or-key      # the key into a 0600 file instead
+  openrouter-pkce login --no-browser            # print the URL (SSH, another device)
+  openrouter-pkce login --events                # an app: progress as JSON lines on stderr
+  openrouter-pkce login --stand-in              # offline, against the built-in stand-in";
+
+const AUTHORIZE_EXAMPLES: &str = "\
+Examples:
+  openrouter-pkce authorize > bundle.json       # the code bundle, for your own exchange
+  openrouter-pkce authorize | openrouter-pkce exchange";
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  openrouter-pkce serve                         # port 3000; logins share it
+  openrouter-pkce service install               # run it as a user service
+  curl --unix-socket $XDG_RUNTIME_DIR/openrouter-pkce/control-3000.sock \\
+       -d '{\"exchange\":true}' http://localhost/v1/flows";
+
+const CREATE_CODE_EXAMPLES: &str = "\
+Examples:
+  OPENROUTER_API_KEY=sk-or-v1-... openrouter-pkce create-code --limit 5 --key-label ci
+  openrouter-pkce create-code --api-key-file ~/.or-mgmt | openrouter-pkce exchange";
+
+/// The subcommands: the everyday ones first, the development ones last.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Open OpenRouter's consent page, wait for the callback, print the code bundle (no exchange).
-    Authorize(AuthorizeArgs),
-    /// Redeem a code bundle (JSON on stdin, or --code/--code-verifier) for a key.
-    Exchange(ExchangeArgs),
-    /// Authorize and exchange in one go; print {"key","user_id"}.
+    /// Log in: authorize in the browser and exchange the code; print {"key","user_id"}.
     ///
     /// With `serve` running for the port, the login runs through it (same output and exit
     /// codes); --tls-cert/--tls-key and another --openrouter-url are then refused.
+    #[command(after_help = LOGIN_EXAMPLES)]
     Login(LoginArgs),
+    /// Open OpenRouter's consent page, wait for the callback, print the code bundle (no exchange).
+    ///
+    /// A code bundle is the JSON {"code","code_verifier","code_challenge_method",
+    /// "callback_url"} that `exchange` (or your app) redeems for a key.
+    #[command(after_help = AUTHORIZE_EXAMPLES)]
+    Authorize(AuthorizeArgs),
+    /// Redeem a code bundle (JSON on stdin, or --code/--code-verifier) for a key.
+    Exchange(ExchangeArgs),
     /// Mint a code with a management key (no browser); print a bundle `exchange` accepts.
+    ///
+    /// A management key is an OpenRouter admin key that can create keys (Settings ->
+    /// Management keys); the inference key a login gives you is not one.
+    #[command(after_help = CREATE_CODE_EXAMPLES)]
     CreateCode(CreateCodeArgs),
-    /// Run the offline OpenRouter stand-in on loopback.
-    MockServer(MockServerArgs),
-    /// A whole login against the built-in stand-in, with a built-in client playing the browser.
-    Demo(DemoArgs),
     /// Run as a background service: one port, many concurrent logins, a local control API.
     ///
     /// The control API is HTTP on the Unix socket
     /// $XDG_RUNTIME_DIR/openrouter-pkce/control-<port>.sock (see the README); the TCP port
     /// serves browsers only.
+    #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
     /// Install, remove or inspect a user service (systemd or launchd) that runs `serve`.
     Service(ServiceArgs),
     /// Trust the local CA in the browsers' stores (only the certificate, never its key).
     Trust(TrustArgs),
+    /// Development: run the offline OpenRouter stand-in on loopback.
+    ///
+    /// The stand-in is a small fake of OpenRouter's auth endpoints (consent page, code
+    /// exchange, create-code) for testing without an account or network.
+    MockServer(MockServerArgs),
+    /// Development: a whole login against the built-in stand-in, a built-in client playing the
+    /// browser.
+    Demo(DemoArgs),
 }
 
 /// `trust` flags.
@@ -209,7 +267,8 @@ pub struct CallbackArgs {
     /// No callback: print the URL and read the code OpenRouter shows from the terminal.
     #[arg(long)]
     pub headless: bool,
-    /// Run against a built-in OpenRouter stand-in on a free loopback port (no account needed).
+    /// Run against a built-in OpenRouter stand-in (a local fake of OpenRouter's auth endpoints)
+    /// on a free loopback port: no account or network needed.
     #[arg(long)]
     pub stand_in: bool,
     /// Write progress to stderr as JSON lines (events) instead of prose, for apps that draw

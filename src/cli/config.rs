@@ -367,8 +367,9 @@ fn create_code_config(a: CreateCodeArgs) -> Result<CreateCodeConfig> {
         .or(a.api_key)
         .filter(|k| !k.secret().trim().is_empty())
         .map(|k| ApiKey::new(k.secret().trim()))
-        .ok_or_else(|| {
-            Error::bad_input("--api-key", "a management key (or set OPENROUTER_API_KEY)")
+        .ok_or(Error::Missing {
+            field: "--api-key",
+            advice: "create-code needs a management key (an admin key for minting keys, not the inference key a login gives you): set OPENROUTER_API_KEY or pass --api-key-file FILE; create one at https://openrouter.ai/settings/management-keys",
         })?;
     // It becomes an HTTP header: control characters would fail there, after the checks.
     if management_key.secret().chars().any(char::is_control) {

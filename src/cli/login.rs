@@ -278,10 +278,12 @@ async fn read_bundle() -> Result<CodeBundle> {
     .map_err(|e| Error::internal("reading stdin", e))?
     .map_err(|e| Error::bad_input("code bundle", format!("UTF-8 JSON on stdin ({e})")))?;
     if text.trim().is_empty() {
-        return Err(Error::bad_input(
-            "code bundle",
-            "a JSON object on stdin, or --code and --code-verifier",
-        ));
+        // Most often `authorize | exchange` or `create-code | exchange` whose first command
+        // failed and said why: do not bury that under a complaint about the bundle.
+        return Err(Error::Missing {
+            field: "code bundle",
+            advice: "stdin was empty; if a command before the pipe failed, its error above says why (else pipe `authorize`'s output in, or pass --code and --code-verifier)",
+        });
     }
     CodeBundle::from_json(&text)
 }

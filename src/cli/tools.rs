@@ -16,6 +16,16 @@ pub async fn trust(
     regenerate: bool,
     config_dir: PathBuf,
 ) -> Result<()> {
+    if action == TrustAction::Status && !config_dir.join(crate::tls::CA_CERT_FILE).exists() {
+        // Status changes nothing: no CA is made just to report on it.
+        say!(
+            "No local CA yet, so it is not trusted anywhere yet: `openrouter-pkce trust` makes one and trusts it."
+        );
+        return print_json(&NoCa {
+            ca: None,
+            trusted_in: Vec::new(),
+        });
+    }
     let report = tokio::task::spawn_blocking(move || {
         if regenerate {
             crate::tls::remove_local_certs(&config_dir)?;
@@ -39,10 +49,20 @@ pub async fn trust(
     for place in &report.trusted_in {
         say!("  trusted in: {place}");
     }
+    if report.trusted_in.is_empty() {
+        say!("  not trusted anywhere yet: run `openrouter-pkce trust`");
+    }
     for skip in &report.skipped {
         say!("  skipped: {skip}");
     }
     print_json(&report)
+}
+
+/// `trust --status` before any CA exists.
+#[derive(Serialize)]
+struct NoCa {
+    ca: Option<String>,
+    trusted_in: Vec<String>,
 }
 
 #[derive(Serialize)]

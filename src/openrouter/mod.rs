@@ -271,14 +271,18 @@ impl OpenRouterClient {
         match sent {
             Ok(_) => Ok(()),
             Err(e) => Err(Error::Unreachable {
-                context: format!(
-                    "{} did not answer{}",
-                    self.base.host_str().unwrap_or("OpenRouter"),
-                    if e.is_timeout() {
-                        format!(" within {} s", timeout.as_secs())
-                    } else {
-                        String::new()
-                    }
+                context: network_context(
+                    format!(
+                        "{} did not answer{}",
+                        self.base.host_str().unwrap_or("OpenRouter"),
+                        if e.is_timeout() {
+                            format!(" within {} s", timeout.as_secs())
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    &self.base,
+                    &e,
                 ),
                 source: e.into(),
             }),
@@ -293,7 +297,20 @@ impl OpenRouterClient {
             "code_challenge_method": bundle.code_challenge_method.as_str(),
         });
         let secrets = [bundle.code.secret(), bundle.code_verifier.secret()];
-        let (status, text) = self.post("api/v1/auth/keys", &body, None, &secrets).await?;
+        let (status, text) = self
+            .post("api/v1/auth/keys", &body, None, &secrets)
+            .await
+            .map_err(|e| match e {
+                Error::Refused { status, message } if status == 400 || status == 403 => {
+                    Error::Refused {
+                        status,
+                        message: format!(
+                            "{message} (an authorization code works once and expires within minutes: start the login again)"
+                        ),
+                    }
+                }
+                other => other,
+            })?;
         let key: KeyResponse = serde_json::from_str(&text)
             .map_err(|e| bad_reply("the key exchange", status, &text, &secrets, e))?;
         if key.key.secret().trim().is_empty() {
@@ -321,7 +338,18 @@ impl OpenRouterClient {
                 Some(management_key),
                 &secrets,
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                Error::Refused { status, message } if status == 401 || status == 403 => {
+                    Error::Refused {
+                        status,
+                        message: format!(
+                            "{message} (create-code needs a management key; the inference key a login gives you is not one: create one at https://openrouter.ai/settings/management-keys)"
+                        ),
+                    }
+                }
+                other => other,
+            })?;
         let reply: CreatedCodeReply = serde_json::from_str(&text)
             .map_err(|e| bad_reply("create-code", status, &text, &secrets, e))?;
         Ok(reply.data)
@@ -352,7 +380,11 @@ impl OpenRouterClient {
                     let text = crate::sys::http::read_bounded(response, MAX_REPLY_BYTES)
                         .await
                         .map_err(|e| Error::Unreachable {
-                            context: format!("reading the reply from {}", url.path()),
+                            context: network_context(
+                                format!("reading the reply from {}", url.path()),
+                                &url,
+                                &e,
+                            ),
                             source: e.into(),
                         })?;
                     if status.is_success() {
@@ -367,12 +399,20 @@ impl OpenRouterClient {
                 }
                 // Only a failed connect is certain not to have delivered the code.
                 Err(e) if e.is_connect() => Error::Unreachable {
-                    context: format!("could not connect to {}", url.host_str().unwrap_or("?")),
+                    context: network_context(
+                        format!("could not connect to {}", url.host_str().unwrap_or("?")),
+                        &url,
+                        &e,
+                    ),
                     source: e.into(),
                 },
                 Err(e) => {
                     return Err(Error::Unreachable {
-                        context: format!("the request to {} failed", url.path()),
+                        context: network_context(
+                            format!("the request to {} failed", url.path()),
+                            &url,
+                            &e,
+                        ),
                         source: e.into(),
                     });
                 }
@@ -410,6 +450,9 @@ pub fn browser_like_client(ca_cert: Option<&std::path::Path>) -> Result<reqwest:
 /// Network text made fit for a terminal: no escape sequences, control or bidi characters, no
 /// fragment of a secret we sent, at most [`MAX_QUOTED_BODY`] characters.
 fn excerpt(body: &str, secrets: &[&str]) -> String {
+    if let Some(summary) = html_summary(body, secrets) {
+        return summary;
+    }
     let clean = crate::error::sanitize(body, secrets);
     let quoted: String = clean.chars().take(MAX_QUOTED_BODY).collect();
     if quoted.trim().is_empty() {
@@ -417,6 +460,81 @@ fn excerpt(body: &str, secrets: &[&str]) -> String {
     } else {
         quoted
     }
+}
+
+/// One line for an HTML body (a proxy's or an outage page): its title, not its markup.
+fn html_summary(body: &str, secrets: &[&str]) -> Option<String> {
+    let head: String = body.trim_start().chars().take(2048).collect();
+    let lower = head.to_ascii_lowercase();
+    if !(lower.starts_with("<!doctype html")
+        || lower.starts_with("<html")
+        || lower.contains("<html"))
+    {
+        return None;
+    }
+    let title = lower.find("<title").and_then(|start| {
+        let open_end = start + lower[start..].find('>')? + 1;
+        let close = open_end + lower[open_end..].find("</title")?;
+        // ASCII lower-casing keeps byte offsets, so they index the original text too.
+        let text = crate::error::sanitize(&head[open_end..close], secrets);
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        (!text.is_empty()).then(|| text.chars().take(120).collect::<String>())
+    });
+    Some(match title {
+        Some(title) => format!(
+            "an HTML page titled \"{title}\" (not OpenRouter's API: a proxy, a captive portal or an outage page?)"
+        ),
+        None => "an HTML page (not OpenRouter's API: a proxy, a captive portal or an outage page?)"
+            .to_owned(),
+    })
+}
+
+/// What failed on the way to `url`, with what to do where we can tell: a proxy that does
+/// not answer is named (without its credentials), and a certificate from an unknown issuer
+/// (a TLS-inspecting proxy) points at SSL_CERT_FILE.
+fn network_context(action: String, url: &Url, e: &reqwest::Error) -> String {
+    let mut context = action;
+    if let Some(proxy) = proxy_for(url) {
+        context.push_str(&format!(" through the proxy {proxy}"));
+    }
+    let cause = crate::error::root_cause(e);
+    if cause.contains("UnknownIssuer") || cause.contains("unknown issuer") {
+        context.push_str(
+            " (its certificate comes from an unknown issuer: behind a TLS-inspecting proxy, set SSL_CERT_FILE to a PEM bundle that includes that proxy's CA certificate)",
+        );
+    }
+    context
+}
+
+/// The proxy reqwest uses for `url` from the environment, as `host:port (VARIABLE)`; `None`
+/// when none applies. Credentials in the variable are never shown.
+fn proxy_for(url: &Url) -> Option<String> {
+    let vars: &[&str] = if url.scheme() == "https" {
+        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    };
+    let host = url.host_str().unwrap_or_default();
+    let no_proxy = std::env::var("NO_PROXY")
+        .or_else(|_| std::env::var("no_proxy"))
+        .unwrap_or_default();
+    let bypassed = no_proxy.split(',').map(str::trim).any(|entry| {
+        entry == "*"
+            || (!entry.is_empty()
+                && (host == entry.trim_start_matches('.')
+                    || host.ends_with(&format!(".{}", entry.trim_start_matches('.')))))
+    });
+    if bypassed {
+        return None;
+    }
+    vars.iter().find_map(|var| {
+        let value = std::env::var(var).ok().filter(|v| !v.trim().is_empty())?;
+        let parsed = Url::parse(&value)
+            .or_else(|_| Url::parse(&format!("http://{value}")))
+            .ok()?;
+        let port = parsed.port_or_known_default().unwrap_or(80);
+        Some(format!("{}:{port} ({var})", parsed.host_str()?))
+    })
 }
 
 /// A 2xx whose body we could not read.
@@ -601,7 +719,11 @@ mod tests {
         }
         match status_error(500, "<html>boom</html>", &[]) {
             Error::ServerFailed { status, message } => {
-                assert_eq!((status, message.as_str()), (500, "<html>boom</html>"))
+                assert_eq!(status, 500);
+                assert!(
+                    message.starts_with("an HTML page (not OpenRouter's API"),
+                    "{message}"
+                );
             }
             other => panic!("{other:?}"),
         }
