@@ -537,3 +537,30 @@ async fn stopping_fails_pending_flows_and_refuses_new_ones() {
         StatusCode::SERVICE_UNAVAILABLE
     );
 }
+
+/// A service flow with `exchange: true` holds the browser's page until the exchange is done:
+/// a code OpenRouter refuses gets a page saying the key was not created (never "logged in"),
+/// and the flow's status carries the same failure.
+#[tokio::test]
+async fn the_page_of_an_exchanging_flow_says_what_became_of_the_key() {
+    let s = service().await;
+    let (_, flow) = create(&s, r#"{"exchange":true}"#).await;
+    let (mut cb, state) = callback_of(flow["authorize_url"].as_str().unwrap());
+    cb.query_pairs_mut()
+        .append_pair("code", "a-code-the-stand-in-never-issued")
+        .append_pair("state", &state);
+    let (status, page) = callback(&s, &cb).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{page}");
+    assert!(page.contains("The key was not created"), "{page}");
+    assert!(page.contains("works once"), "the page says what to do: {page}");
+    assert!(!page.contains("Logged in"), "{page}");
+    let req = request(
+        "GET",
+        &format!("/v1/flows/{}?wait=5", flow["id"].as_str().unwrap()),
+    )
+    .body(Body::empty())
+    .unwrap();
+    let status = send(&s, req).await.1;
+    assert_eq!(status["status"], "failed");
+    assert_eq!(status["error"]["code"], "refused");
+}
