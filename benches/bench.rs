@@ -262,10 +262,10 @@ async fn authorize_url(child: &mut Child) -> String {
     std::thread::spawn(move || {
         let mut tx = Some(url_tx);
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.split_whitespace().find(|w| w.contains("/auth?")) {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(url.to_owned());
-                }
+            if let Some(url) = line.split_whitespace().find(|w| w.contains("/auth?"))
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(url.to_owned());
             }
         }
     });

@@ -41,6 +41,14 @@ pub enum Error {
         /// The timeout that expired.
         seconds: u64,
     },
+    /// The browser came back, but the exchange had not finished within `--timeout`.
+    #[error(
+        "timed out after {seconds} s while OpenRouter was creating the key (you had approved); a key may have been created: check https://openrouter.ai/settings/keys and log in again"
+    )]
+    ExchangeTimedOut {
+        /// The timeout that expired.
+        seconds: u64,
+    },
     /// OpenRouter answered with a 4xx: the request itself was refused.
     #[error("OpenRouter refused the request: HTTP {status}: {message}")]
     Refused {
@@ -106,6 +114,12 @@ pub enum Error {
         /// What happened, naming the port.
         message: String,
     },
+    /// No key is saved for the profile (`key`, `status`).
+    #[error("no key is saved for profile {profile}: run `openrouter-pkce login`{}", if profile == "default" { String::new() } else { format!(" --profile {profile}") })]
+    NotLoggedIn {
+        /// The profile asked for.
+        profile: String,
+    },
     /// Ctrl-C or SIGTERM: the login was cancelled by the person.
     #[error("cancelled")]
     Interrupted,
@@ -166,6 +180,8 @@ pub enum ErrorKind {
     NotFound,
     /// See [`Error::Interrupted`].
     Interrupted,
+    /// See [`Error::NotLoggedIn`].
+    NotLoggedIn,
     /// See [`Error::Internal`].
     #[serde(other)]
     Internal,
@@ -191,12 +207,13 @@ impl ErrorKind {
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::NotFound => "not_found",
             ErrorKind::Interrupted => "interrupted",
+            ErrorKind::NotLoggedIn => "not_logged_in",
             ErrorKind::Internal => "internal",
         }
     }
 
     /// Every kind, for tests and documentation.
-    pub const ALL: [ErrorKind; 17] = [
+    pub const ALL: [ErrorKind; 18] = [
         ErrorKind::BadInput,
         ErrorKind::BadRequest,
         ErrorKind::Conflict,
@@ -213,6 +230,7 @@ impl ErrorKind {
         ErrorKind::Forbidden,
         ErrorKind::NotFound,
         ErrorKind::Interrupted,
+        ErrorKind::NotLoggedIn,
         ErrorKind::Internal,
     ];
 
@@ -230,6 +248,7 @@ impl ErrorKind {
                 EXIT_SERVICE_UNAVAILABLE
             }
             ErrorKind::Interrupted => EXIT_INTERRUPTED,
+            ErrorKind::NotLoggedIn => EXIT_NOT_LOGGED_IN,
             ErrorKind::Forbidden | ErrorKind::NotFound | ErrorKind::Internal => EXIT_INTERNAL,
         }
     }
@@ -249,7 +268,7 @@ impl Error {
         match self {
             Error::BadInput { .. } | Error::Missing { .. } => ErrorKind::BadInput,
             Error::Denied { .. } => ErrorKind::Denied,
-            Error::TimedOut { .. } => ErrorKind::TimedOut,
+            Error::TimedOut { .. } | Error::ExchangeTimedOut { .. } => ErrorKind::TimedOut,
             Error::Refused { .. } => ErrorKind::Refused,
             Error::Unreachable { .. }
             | Error::ServerFailed { .. }
@@ -259,6 +278,7 @@ impl Error {
             Error::ServiceStopping => ErrorKind::ServiceStopping,
             Error::ServiceUnavailable { .. } => ErrorKind::ServiceUnavailable,
             Error::Interrupted => ErrorKind::Interrupted,
+            Error::NotLoggedIn { .. } => ErrorKind::NotLoggedIn,
             Error::Internal { .. } => ErrorKind::Internal,
             Error::Remote { kind, .. } => *kind,
         }
@@ -377,6 +397,8 @@ pub const EXIT_SERVICE_STOPPING: u8 = 8;
 pub const EXIT_SERVICE_UNAVAILABLE: u8 = 9;
 /// Exit code when the person pressed Ctrl-C (128 + SIGINT, as shells report it).
 pub const EXIT_INTERRUPTED: u8 = 130;
+/// Exit code when no key is saved for the profile (`key`, `status`).
+pub const EXIT_NOT_LOGGED_IN: u8 = 10;
 
 /// The process exit code for `error`; the single place these numbers are chosen.
 pub fn exit_code(error: &Error) -> u8 {
@@ -417,6 +439,9 @@ mod tests {
                 message: "x".into(),
             },
             Error::Interrupted,
+            Error::NotLoggedIn {
+                profile: "default".into(),
+            },
             Error::internal("x", "y"),
         ];
         for e in &errors {

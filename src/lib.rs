@@ -18,6 +18,7 @@ pub mod defaults;
 pub mod error;
 pub mod flow;
 pub mod input;
+pub mod keys;
 pub mod logging;
 pub mod openrouter;
 pub mod pkce;

@@ -9,7 +9,14 @@ use openrouter_pkce::cli::{Cli, Command};
 use openrouter_pkce::{error::EXIT_INTERNAL, exit_code, logging};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Known before parsing, so even a bad flag is reported as an `error` event.
+    if std::env::args_os().any(|a| a == "--events") {
+        openrouter_pkce::ui::use_events();
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     if wants_events(&cli) {
         openrouter_pkce::ui::use_events();
     }
@@ -17,7 +24,11 @@ fn main() -> ExitCode {
         Command::Serve(_) => "openrouter_pkce=info,warn",
         _ => "warn",
     };
-    logging::init(json_logs(&cli), default_level);
+    // Under --events, log lines are JSON too, so stderr stays one JSON object per line.
+    logging::init(
+        json_logs(&cli) || openrouter_pkce::ui::events(),
+        default_level,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -39,4 +50,24 @@ fn main() -> ExitCode {
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// clap's refusal of the command line: as clap prints it, or as one `error` event under
+/// `--events` (help and version still print as text).
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let informational = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+        || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
+    if !openrouter_pkce::ui::events() || informational {
+        e.exit();
+    }
+    let text = e.kind().to_string();
+    let detail = e.to_string();
+    let message = detail
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim_start_matches("error: ").to_owned())
+        .unwrap_or(text);
+    openrouter_pkce::ui::failed(&openrouter_pkce::Error::bad_input("command line", message));
+    ExitCode::from(openrouter_pkce::error::EXIT_BAD_INPUT)
 }

@@ -340,7 +340,7 @@ fn a_terminal_gets_a_spinner_and_ticks_and_a_pipe_gets_plain_text() {
         let (status, out, _) = login.finish();
         assert!(status.success(), "{out}");
         assert!(
-            out.contains("Open this URL in a browser if none opened, or on another device"),
+            out.contains("Open this URL in a browser, on this or another device"),
             "{out}"
         );
         assert!(out.contains("4:5"), "no time left shown: {out:?}");
@@ -428,4 +428,177 @@ fn a_first_login_on_a_terminal_asks_once_to_trust_the_ca() {
     assert!(status.success(), "{out}");
     assert!(out.contains("Trusted the local certificate in"), "{out}");
     assert!(env_yes.home().join(".pki/nssdb/cert9.db").exists());
+}
+
+/// The question about trust is never answered by accident: end of input (Ctrl-D) is no answer
+/// (http, nothing trusted, nothing remembered), an unclear answer is asked again, Ctrl-C
+/// cancels at once, and `--timeout` covers the question too.
+#[test]
+fn the_trust_question_takes_only_clear_answers() {
+    if !pty_available() {
+        return;
+    }
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let question = "[Y/n]";
+    let args = |timeout: u32| {
+        format!(
+            "login --no-browser --openrouter-url {} --port 0 --timeout {timeout}",
+            stand_in.url
+        )
+    };
+    let declined = env.config_dir().join("trust-declined");
+    let trusted = env.config_dir().join("trusted");
+    // Ctrl-D: http for this login, asked again next time.
+    let mut login = on_pty(&env, &args(30), &[]);
+    login.wait_stdout_match("the question", |out| out.contains(question).then_some(()));
+    login.write_stdin("\u{4}");
+    let url = login.wait_stdout_match("the URL", url_in);
+    assert_eq!(callback_of(&url).0.scheme(), "http");
+    assert_eq!(follow(&url), "200");
+    let (status, out, _) = login.finish();
+    assert!(status.success(), "{out}");
+    assert!(!declined.exists() && !trusted.exists(), "{out}");
+    // Unclear, then no.
+    let mut login = on_pty(&env, &args(30), &[]);
+    login.wait_stdout_match("the question", |out| out.contains(question).then_some(()));
+    login.write_stdin("sure\n");
+    login.wait_stdout_match("a second asking", |out| {
+        out.contains("Please answer y or n.").then_some(())
+    });
+    assert!(!declined.exists(), "an unclear answer was taken as no");
+    login.write_stdin("n\n");
+    let url = login.wait_stdout_match("the URL", url_in);
+    assert_eq!(follow(&url), "200");
+    let (status, out, _) = login.finish();
+    assert!(status.success(), "{out}");
+    assert!(declined.exists(), "{out}");
+    std::fs::remove_file(&declined).unwrap();
+    // Ctrl-C at the question: cancelled, nothing decided.
+    let mut login = on_pty(&env, &args(30), &[]);
+    login.wait_stdout_match("the question", |out| out.contains(question).then_some(()));
+    login.write_stdin("\u{3}");
+    let (status, out, _) = login.finish();
+    assert_eq!(status.code(), Some(130), "{out}");
+    assert!(out.contains("cancelled"), "{out}");
+    assert!(!declined.exists() && !trusted.exists());
+    // Nobody answers: --timeout still ends the command.
+    let login = on_pty(&env, &args(2), &[]);
+    login.wait_stdout_match("the question", |out| out.contains(question).then_some(()));
+    let (status, out, _) = login.finish();
+    assert_eq!(status.code(), Some(4), "{out}");
+    assert!(!declined.exists() && !trusted.exists());
+}
+
+/// A login through the service lets the service resolve `auto` with its own certificate, and
+/// its events count down to the command's deadline, not the service's longer flow timeout.
+#[test]
+fn a_delegated_login_leaves_auto_to_the_service_and_reports_its_own_deadline() {
+    let env = TestEnv::new();
+    private_runtime_dir(&env);
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    // The service is told to use https (as it would with --tls-cert or a trusted CA).
+    let served = start_service(&env, &stand_in, &["--callback-scheme", "https"]);
+    let mut cmd = env.login_no_browser(&stand_in.url, served.port, &["--events"]);
+    cmd.args(["--timeout", "40"]);
+    let login = Running::spawn(cmd);
+    let url = wait_url_event(&login);
+    assert_eq!(callback_of(&url).0.scheme(), "https", "{}", login.stderr());
+    let curl = std::process::Command::new("curl")
+        .args(["-s", "-L", "-o", "/dev/null", "--cacert"])
+        .arg(env.ca_cert())
+        .arg(url.as_str())
+        .status()
+        .unwrap();
+    assert!(curl.success());
+    let (status, stdout, stderr) = login.finish();
+    assert!(status.success(), "{stderr}");
+    assert_standin_key(&stdout);
+    let events = events(&stderr);
+    let authorize = events
+        .iter()
+        .find(|e| e["event"] == "authorize_url")
+        .unwrap();
+    let expires = time::OffsetDateTime::parse(
+        authorize["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let left = expires - time::OffsetDateTime::now_utc();
+    assert!(
+        left <= time::Duration::seconds(41),
+        "expires_at is the service's 10 minutes, not --timeout: {authorize}"
+    );
+    let listening = events.iter().find(|e| e["event"] == "listening").unwrap();
+    assert_eq!(
+        listening["callback_url"],
+        format!("https://localhost:{}/callback/", served.port)
+    );
+}
+
+/// Under --events every line is JSON, including a refused command line and log lines.
+#[test]
+fn events_stay_json_for_bad_flags_and_logs() {
+    let env = TestEnv::new();
+    for bad in [
+        &[
+            "login",
+            "--events",
+            "--openrouter-url",
+            "http://example.com/",
+        ][..],
+        &["login", "--events", "--timeout", "0"][..],
+        &["login", "--events", "--no-such-flag"][..],
+    ] {
+        let mut cmd = env.command();
+        cmd.args(bad);
+        let (status, _, stderr) = run(cmd);
+        assert_eq!(status.code(), Some(2), "{bad:?}: {stderr}");
+        let events = events(&stderr);
+        let last = events.last().unwrap();
+        assert_eq!(last["event"], "error", "{bad:?}: {stderr}");
+        assert_eq!(last["code"], "bad_input");
+        assert_eq!(last["exit_code"], 2);
+    }
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let mut cmd = env.login_no_browser(&stand_in.url, 0, &["--events"]);
+    cmd.env("RUST_LOG", "openrouter_pkce=debug");
+    let login = Running::spawn(cmd);
+    follow(&wait_url_event(&login));
+    let (status, _, stderr) = login.finish();
+    assert!(status.success(), "{stderr}");
+    // Every line parses (events() panics otherwise), logs included.
+    assert!(events(&stderr).len() > 5, "{stderr}");
+}
+
+/// The browser came back but the key was still being created when --timeout ran out: the
+/// terminal says so (not "waiting for the browser"), and the browser's page is answered.
+#[test]
+fn a_timeout_during_the_exchange_says_so_on_the_terminal_and_the_page() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve", "--exchange-delay-ms", "30000"]);
+    let mut cmd = env.login_no_browser(&stand_in.url, 0, &[]);
+    cmd.args(["--timeout", "3"]);
+    let login = Running::spawn(cmd);
+    let url = login.wait_authorize_url();
+    let browser = std::thread::spawn(move || {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-L", "-w", "\n%{http_code}"])
+            .arg(url.as_str())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    });
+    let (status, _, stderr) = login.finish();
+    assert_eq!(status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("while OpenRouter was creating the key"),
+        "{stderr}"
+    );
+    let page = browser.join().unwrap();
+    assert!(
+        page.contains("Login stopped"),
+        "no answer for the browser: {page}"
+    );
+    assert!(page.trim_end().ends_with("410"), "{page}");
 }

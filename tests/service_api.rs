@@ -552,7 +552,10 @@ async fn the_page_of_an_exchanging_flow_says_what_became_of_the_key() {
     let (status, page) = callback(&s, &cb).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{page}");
     assert!(page.contains("The key was not created"), "{page}");
-    assert!(page.contains("works once"), "the page says what to do: {page}");
+    assert!(
+        page.contains("works once"),
+        "the page says what to do: {page}"
+    );
     assert!(!page.contains("Logged in"), "{page}");
     let req = request(
         "GET",

@@ -20,7 +20,8 @@ use crate::secret::{ApiKey, AuthCode, CodeVerifier};
 /// Machine-readable results go to stdout as one JSON object; everything meant for people goes
 /// to stderr. Exit codes: 0 ok, 1 internal error, 2 bad input, 3 denied by the user, 4 timed
 /// out, 5 OpenRouter refused (4xx), 6 OpenRouter unreachable or failing, 7 port in use,
-/// 8 service stopping, 9 service not answering or busy, 130 cancelled (Ctrl-C).
+/// 8 service stopping, 9 service not answering or busy, 10 no saved key (run login),
+/// 130 cancelled (Ctrl-C).
 #[derive(Debug, Parser)]
 #[command(
     name = "openrouter-pkce",
@@ -45,13 +46,24 @@ Environment:
   RUST_LOG             log filter, e.g. RUST_LOG=openrouter_pkce=debug
   HTTPS_PROXY          proxy for requests to OpenRouter (also ALL_PROXY, NO_PROXY)
   SSL_CERT_FILE        the CA bundle to trust (PEM), e.g. one with a TLS-inspecting proxy's CA
+  HOME                 the base of the directories below
   XDG_CONFIG_HOME      where the local CA lives (~/.config/openrouter-pkce)
-  XDG_RUNTIME_DIR      where the service's control socket lives";
+  XDG_DATA_HOME        where saved profiles live (~/.local/share/openrouter-pkce)
+  XDG_STATE_HOME       the control socket's fallback place (~/.local/state/openrouter-pkce)
+  XDG_RUNTIME_DIR      where the service's control socket and the browser's redirect page live";
+
+const TRUST_EXAMPLES: &str = "\
+Examples:
+  openrouter-pkce trust                         # once: browsers accept https://localhost
+  openrouter-pkce trust --status                # where the CA is trusted, its fingerprint
+  openrouter-pkce trust --uninstall             # take it out again";
 
 const LOGIN_EXAMPLES: &str = "\
 Examples:
-  openrouter-pkce login                         # a person: browser, then the key as JSON
+  openrouter-pkce login                         # a person: browser, key saved in the keyring
+  export OPENROUTER_API_KEY=$(openrouter-pkce key)
   openrouter-pkce login --output ~/.or-key      # the key into a 0600 file instead
+  openrouter-pkce login | jq -r .key            # piped: the key as JSON, nothing saved
   openrouter-pkce login --no-browser            # print the URL (SSH, another device)
   openrouter-pkce login --events                # an app: progress as JSON lines on stderr
   openrouter-pkce login --stand-in              # offline, against the built-in stand-in";
@@ -82,6 +94,12 @@ pub enum Command {
     /// codes); --tls-cert/--tls-key and another --openrouter-url are then refused.
     #[command(after_help = LOGIN_EXAMPLES)]
     Login(LoginArgs),
+    /// Print the saved key alone on stdout, e.g. `export OPENROUTER_API_KEY=$(openrouter-pkce key)`.
+    Key(ProfileArgs),
+    /// Show the saved key's label, limit and usage (asks OpenRouter's GET /api/v1/key).
+    Status(ProfileArgs),
+    /// Forget the saved key (it stays valid on your account until you delete it there).
+    Logout(ProfileArgs),
     /// Open OpenRouter's consent page, wait for the callback, print the code bundle (no exchange).
     ///
     /// A code bundle is the JSON {"code","code_verifier","code_challenge_method",
@@ -106,6 +124,10 @@ pub enum Command {
     /// Install, remove or inspect a user service (systemd or launchd) that runs `serve`.
     Service(ServiceArgs),
     /// Trust the local CA in the browsers' stores (only the certificate, never its key).
+    ///
+    /// The CA is made by this tool on first use and may only vouch for localhost, 127.0.0.0/8
+    /// and ::1. Once it is trusted, logins use https callbacks with no browser warning.
+    #[command(after_help = TRUST_EXAMPLES)]
     Trust(TrustArgs),
     /// Development: run the offline OpenRouter stand-in on loopback.
     ///
@@ -115,6 +137,14 @@ pub enum Command {
     /// Development: a whole login against the built-in stand-in, a built-in client playing the
     /// browser.
     Demo(DemoArgs),
+}
+
+/// `--profile` for the saved-key commands.
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// Which saved key (profiles let one person keep several).
+    #[arg(long, value_name = "NAME", default_value = crate::keys::DEFAULT_PROFILE)]
+    pub profile: String,
 }
 
 /// `trust` flags.
@@ -300,6 +330,16 @@ pub struct LoginArgs {
     /// Write the key to FILE (mode 0600, atomic) and print only the non-secret fields.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Save the key in the system keyring (or a private file where none answers) instead of
+    /// printing it [default: when stdout is a terminal, and the key is not a stand-in's].
+    #[arg(long, conflicts_with_all = ["no_save", "output"])]
+    pub save: bool,
+    /// Print the key as JSON and save nothing, even on a terminal.
+    #[arg(long)]
+    pub no_save: bool,
+    /// The profile to save the key under [default: default; stand-in keys: stand-in].
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
 }
 
 /// `exchange` flags.

@@ -16,6 +16,7 @@ use crate::flow::local::PortChoice;
 use crate::flow::present::Presenter;
 use crate::flow::scheme::SchemeChoice;
 use crate::input::UsageLimitType;
+use crate::keys::Profile;
 use crate::openrouter::standin::{Consent, StandInOptions};
 use crate::pkce::ChallengeMethod;
 use crate::secret::{ApiKey, AuthCode, CodeVerifier};
@@ -54,6 +55,13 @@ pub enum Config {
         /// How it behaves.
         options: StandInOptions,
     },
+    /// `key`, `status` or `logout` for a profile.
+    SavedKey {
+        /// Which.
+        action: SavedKeyAction,
+        /// The profile.
+        profile: Profile,
+    },
     /// `demo`.
     Demo {
         /// Callback port (0: any).
@@ -61,6 +69,17 @@ pub enum Config {
         /// Where the CA lives.
         config_dir: PathBuf,
     },
+}
+
+/// The saved-key commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SavedKeyAction {
+    /// Print the key.
+    Key,
+    /// Ask OpenRouter about it.
+    Status,
+    /// Forget it.
+    Logout,
 }
 
 /// Where OpenRouter is for a login.
@@ -102,6 +121,10 @@ pub struct LoginConfig {
     pub headless: bool,
     /// `login --output`.
     pub output: Option<PathBuf>,
+    /// `--save` / `--no-save` / neither.
+    pub save: Option<bool>,
+    /// `--profile`, checked.
+    pub profile: Option<Profile>,
 }
 
 /// `exchange`.
@@ -189,12 +212,27 @@ impl Config {
                 a.callback,
                 None,
             )?),
-            Command::Login(a) => Config::Login(login_config(
-                true,
-                a.openrouter.openrouter_url,
-                a.callback,
-                a.output,
-            )?),
+            Command::Login(a) => Config::Login(LoginConfig {
+                save: match (a.save, a.no_save) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                },
+                profile: a.profile.as_deref().map(Profile::new).transpose()?,
+                ..login_config(true, a.openrouter.openrouter_url, a.callback, a.output)?
+            }),
+            Command::Key(a) => Config::SavedKey {
+                action: SavedKeyAction::Key,
+                profile: Profile::new(&a.profile)?,
+            },
+            Command::Status(a) => Config::SavedKey {
+                action: SavedKeyAction::Status,
+                profile: Profile::new(&a.profile)?,
+            },
+            Command::Logout(a) => Config::SavedKey {
+                action: SavedKeyAction::Logout,
+                profile: Profile::new(&a.profile)?,
+            },
             Command::Exchange(a) => Config::Exchange({
                 warn_if_on_argv(
                     &["--code", "--code-verifier"],
@@ -322,6 +360,8 @@ fn login_config(
         },
         headless: args.headless,
         output,
+        save: None,
+        profile: None,
     })
 }
 

@@ -12,13 +12,11 @@ use crate::error::{Error, Result};
 use crate::flow::driver::{self, Deadline};
 use crate::flow::local::{LocalHost, LocalOptions, PortChoice};
 use crate::flow::present::Presenter;
-use crate::flow::scheme;
 use crate::flow::{CallbackHost, CallbackScheme, FlowResult, FlowSpec};
 use crate::openrouter::standin::{self, Consent, StandInOptions};
 use crate::openrouter::{CodeBundle, CreateAuthKeysCodeRequest, OpenRouterClient};
 use crate::service::client::{Probe, ServiceClient};
 use crate::tls::CertSource;
-use crate::tls::trust::TrustAction;
 use crate::ui::events::Event;
 use crate::ui::progress::Progress;
 
@@ -41,16 +39,11 @@ pub async fn login(config: LoginConfig) -> Result<()> {
             (url, true)
         }
     };
+    let save_to = save_plan(&config, &openrouter, own_stand_in).await?;
     let progress = Progress::new(config.exchange);
     let result = if config.headless {
         headless(&config, &openrouter).await?
     } else {
-        let scheme = choose_scheme(&config).await?;
-        let spec = FlowSpec {
-            exchange: config.exchange,
-            scheme,
-            host: config.listener.host,
-        };
         // A stand-in of our own lives only in this process: no service can reach it.
         let probe = match config.port.service_port() {
             Some(port) if !own_stand_in => {
@@ -61,6 +54,13 @@ pub async fn login(config: LoginConfig) -> Result<()> {
         match probe {
             Probe::Ready(service) => {
                 refuse_unhonoured_flags(&config, service.port())?;
+                // The service serves its own certificate, so it resolves `auto` itself.
+                let service = service.with_scheme(config.listener.scheme);
+                let spec = FlowSpec {
+                    exchange: config.exchange,
+                    scheme: CallbackScheme::Https,
+                    host: config.listener.host,
+                };
                 driver::run(&service, spec, config.presenter, deadline, &progress).await?
             }
             Probe::NotAnswering => {
@@ -69,8 +69,15 @@ pub async fn login(config: LoginConfig) -> Result<()> {
                 ));
             }
             Probe::Absent | Probe::Stale => {
+                let (scheme, note) = crate::cli::scheme::choose(&config, deadline).await?;
+                progress.note_after_start(note);
+                let spec = FlowSpec {
+                    exchange: config.exchange,
+                    scheme,
+                    host: config.listener.host,
+                };
                 let options = LocalOptions {
-                    openrouter,
+                    openrouter: openrouter.clone(),
                     port: config.port,
                     scheme: spec.scheme,
                     cert: config.listener.cert.clone(),
@@ -80,89 +87,45 @@ pub async fn login(config: LoginConfig) -> Result<()> {
             }
         }
     };
-    report(result, config.output).await
+    match (result, save_to) {
+        (FlowResult::Key(key), Some(profile)) => {
+            crate::cli::keys::save_login(key, profile, openrouter).await
+        }
+        (result, _) => report(result, config.output).await,
+    }
 }
 
-/// The callback scheme for this login (`--callback-scheme`, `auto` by default). On a terminal,
-/// when the local CA is not trusted yet, the person is asked once whether to trust it.
-async fn choose_scheme(config: &LoginConfig) -> Result<CallbackScheme> {
-    let choice = config.listener.scheme;
-    let cert = config.listener.cert.clone();
-    let may_ask = config.presenter != Presenter::BuiltInClient
-        && !crate::ui::events()
-        && std::io::stdin().is_terminal()
-        && std::io::stderr().is_terminal();
-    tokio::task::spawn_blocking(move || {
-        let resolved = scheme::resolve(choice, &cert, crate::tls::trust::is_trusted);
-        if let (CertSource::Local(dir), true) =
-            (&cert, may_ask && resolved.note == Some(scheme::HTTP_NOTE))
-            && !dir.join(crate::tls::trust::DECLINED_MARKER).exists()
-        {
-            return Ok(ask_to_trust(dir));
-        }
-        if let Some(note) = resolved.note {
-            say!("{note}");
-        }
-        Ok(resolved.scheme)
-    })
-    .await
-    .map_err(|e| Error::internal("choosing the callback scheme", e))?
-}
-
-/// Asks once whether to trust the local CA (blocking: reads the terminal, runs the store
-/// tools). Yes trusts it in the user's own stores and uses https; no is remembered.
-fn ask_to_trust(dir: &std::path::Path) -> CallbackScheme {
-    use std::io::Write as _;
-    {
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "Trust the local certificate so your browser accepts https://localhost? [Y/n] "
-        );
-        let _ = err.flush();
+/// Whether (and under which profile) `login` saves the key: `--save`/`--no-save` decide;
+/// otherwise a person at a terminal gets it saved, and an app reading stdout gets the JSON.
+/// A stand-in's pretend key is saved only when asked, and then under `stand-in` unless a
+/// profile is named. The profiles directory is checked now, before any browser opens.
+async fn save_plan(
+    config: &LoginConfig,
+    openrouter: &Url,
+    own_stand_in: bool,
+) -> Result<Option<crate::keys::Profile>> {
+    if !config.exchange {
+        return Ok(None);
     }
-    let mut answer = String::new();
-    if std::io::stdin().read_line(&mut answer).is_err() {
-        answer = "n".into();
+    let stand_in = own_stand_in
+        || matches!(openrouter.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+        || matches!(openrouter.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+        || openrouter.host_str() == Some("localhost");
+    let save = config
+        .save
+        .unwrap_or_else(|| std::io::stdout().is_terminal() && !stand_in && config.output.is_none());
+    if !save {
+        return Ok(None);
     }
-    let answer = answer.trim().to_ascii_lowercase();
-    if !(answer.is_empty() || answer == "y" || answer == "yes") {
-        // On a first login the config dir may not exist yet.
-        let remembered = crate::sys::files::create_private_dir(dir).and_then(|()| {
-            crate::sys::files::write_private_atomic(
-                &dir.join(crate::tls::trust::DECLINED_MARKER),
-                b"declined when asked by login\n",
-            )
-        });
-        if let Err(e) = remembered {
-            tracing::warn!(error = %e, "could not remember the answer");
-        }
-        say!(
-            "Using http for the callback; you will not be asked again. Run `openrouter-pkce trust` any time to switch to https."
-        );
-        return CallbackScheme::Http;
-    }
-    // The user's own stores only: answering a prompt must not change the whole system's.
-    match crate::tls::trust::run(TrustAction::Install, dir, true) {
-        Ok(report) if !report.trusted_in.is_empty() => {
-            crate::ui::done(&format!(
-                "Trusted the local certificate in {}",
-                report.trusted_in.join(", ")
-            ));
-            CallbackScheme::Https
-        }
-        Ok(report) => {
-            say!(
-                "Could not trust the local certificate ({}); using http for this login.",
-                report.skipped.join("; ")
-            );
-            CallbackScheme::Http
-        }
-        Err(e) => {
-            say!("Could not trust the local certificate ({e}); using http for this login.");
-            CallbackScheme::Http
-        }
-    }
+    let profile = match &config.profile {
+        Some(profile) => profile.clone(),
+        None if stand_in => crate::keys::Profile::new(crate::keys::STAND_IN_PROFILE)?,
+        None => crate::keys::Profile::new(crate::keys::DEFAULT_PROFILE)?,
+    };
+    tokio::task::spawn_blocking(crate::keys::check_writable)
+        .await
+        .map_err(|e| Error::internal("checking where keys are saved", e))??;
+    Ok(Some(profile))
 }
 
 /// Runs one login on a fresh in-process host and stops its listener afterwards.

@@ -3,9 +3,11 @@
 
 pub mod args;
 pub mod config;
+pub mod keys;
 pub mod login;
 pub mod output;
 pub mod run;
+pub mod scheme;
 pub mod serve;
 pub mod tools;
 

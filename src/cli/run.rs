@@ -2,7 +2,7 @@
 
 use crate::cli::Cli;
 use crate::cli::config::Config;
-use crate::cli::{login, serve, tools};
+use crate::cli::{keys, login, serve, tools};
 use crate::error::Result;
 
 /// Runs one command to completion.
@@ -13,6 +13,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Config::Exchange(config) => login::exchange(config).await,
         Config::CreateCode(config) => login::create_code(config).await,
         Config::Demo { port, config_dir } => login::demo(port, config_dir).await,
+        Config::SavedKey { action, profile } => keys::run(action, profile).await,
         Config::Serve(config) => serve::serve(config).await,
         Config::Service(config) => serve::service_action(config).await,
         Config::Trust {

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::error::{Error, Result};
 use crate::flow::pending::PendingFlows;
 use crate::flow::present::{self, Presenter};
-use crate::flow::{CallbackBase, FlowResult, FlowSpec, StartedFlow};
+use crate::flow::{FlowResult, FlowSpec, StartedFlow};
 use crate::ui::progress::Progress;
 
 /// Something that runs logins: the in-process host (one flow, its own listener) or a running
@@ -81,11 +81,7 @@ pub async fn run<H: FlowHost>(
         started = host.start(spec, deadline.at) => started?,
         () = crate::sys::signal::interrupted() => return Err(Error::Interrupted),
     };
-    progress.listening(&CallbackBase {
-        scheme: spec.scheme,
-        host: spec.host,
-        port: host.port(),
-    });
+    progress.listening(&started.callback);
     let outcome = tokio::select! {
         outcome = present_and_wait(host, &started, presenter, deadline.at, progress) => outcome,
         () = crate::sys::signal::interrupted() => Err(Error::Interrupted),
@@ -101,6 +97,9 @@ pub async fn run<H: FlowHost>(
                 Error::TimedOut { .. } => Error::TimedOut {
                     seconds: deadline.total.as_secs(),
                 },
+                Error::ExchangeTimedOut { .. } => Error::ExchangeTimedOut {
+                    seconds: deadline.total.as_secs(),
+                },
                 other => other,
             })
         }
@@ -114,7 +113,13 @@ async fn present_and_wait<H: FlowHost>(
     deadline: Instant,
     progress: &Progress,
 ) -> Result<FlowResult> {
-    present::show(started, presenter, host.ca_cert(), progress)?;
+    // The login ends at the flow's expiry or the command's deadline, whichever comes first
+    // (a service's flows may outlive a short --timeout).
+    let left = deadline.saturating_duration_since(Instant::now());
+    let expires_at = started
+        .expires_at
+        .min(time::OffsetDateTime::now_utc() + left);
+    present::show(started, expires_at, presenter, host.ca_cert(), progress)?;
     if let Some(flows) = host.paste_target() {
         present::offer_paste(flows);
     }

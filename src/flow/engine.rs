@@ -263,6 +263,7 @@ impl Engine {
         }
         let started = StartedFlow {
             id: id.clone(),
+            callback: base,
             authorize_url,
             expires_at,
         };
@@ -286,7 +287,7 @@ impl Engine {
         mut registration: Registration,
         exchange: bool,
         timeout: Duration,
-        cancelled: oneshot::Receiver<()>,
+        mut cancelled: oneshot::Receiver<()>,
     ) {
         let delivered = tokio::select! {
             // A withdrawn registration drops its sender: that is a cancel, like the switch.
@@ -306,7 +307,7 @@ impl Engine {
                     registration.outcome.try_recv().ok()
                 }
             }
-            _ = cancelled => {
+            _ = &mut cancelled => {
                 tracing::info!(flow = %id, "flow cancelled");
                 return;
             }
@@ -321,9 +322,23 @@ impl Engine {
                 let bundle = flow.into_bundle(code);
                 let status = if exchange {
                     self.set_status(&id, FlowStatus::Exchanging);
-                    let exchanged = match self.client().await {
-                        Ok(client) => client.exchange(&bundle).await,
-                        Err(e) => Err(e),
+                    let exchanging = async {
+                        match self.client().await {
+                            Ok(client) => client.exchange(&bundle).await,
+                            Err(e) => Err(e),
+                        }
+                    };
+                    // Cancelled mid-exchange (the command timed out, Ctrl-C, DELETE): the
+                    // browser's page is told at once rather than left hanging.
+                    let exchanged = tokio::select! {
+                        exchanged = exchanging => exchanged,
+                        _ = &mut cancelled => {
+                            tracing::info!(flow = %id, "flow cancelled during the exchange");
+                            if let Some(reply) = reply {
+                                let _ = reply.send(Verdict::Stopped);
+                            }
+                            return;
+                        }
                     };
                     match exchanged {
                         Ok(key) => FlowStatus::Succeeded(Arc::new(FlowResult::Key(key))),

@@ -16,8 +16,17 @@ pub async fn authorize(openrouter: &Url, timeout: Duration) -> Result<CodeBundle
     let verifier = pkce::new_verifier();
     let challenge = pkce::challenge(&verifier, ChallengeMethod::S256);
     let url = authorize_url(openrouter, None, &challenge, ChallengeMethod::S256, None);
-    say!("Open this URL in a browser on any machine and approve:\n\n  {url}\n");
-    say!("Then paste the code OpenRouter shows here and press Enter:");
+    if crate::ui::events() {
+        crate::ui::emit(&crate::ui::events::Event::AuthorizeUrl {
+            url: url.as_str(),
+            expires_at: (time::OffsetDateTime::now_utc() + timeout)
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        });
+    } else {
+        say!("Open this URL in a browser on any machine and approve:\n\n  {url}\n");
+        say!("Then paste the code OpenRouter shows here and press Enter:");
+    }
     let (tx, mut rx) = mpsc::channel::<AuthCode>(1);
     // A blocking read cannot be cancelled; the thread ends with the process.
     std::thread::spawn(move || {

@@ -221,6 +221,9 @@ impl FlowHost for LocalHost {
                 .take(&flow.id)
                 .unwrap_or_else(|| Err(Error::internal("reading the login", "no outcome"))),
             Ok(false) => Err(Error::internal("waiting for the login", "the flow is gone")),
+            Err(_) if stage == Stage::Exchanging => Err(Error::ExchangeTimedOut {
+                seconds: timeout.as_secs(),
+            }),
             Err(_) => Err(Error::TimedOut {
                 seconds: timeout.as_secs(),
             }),

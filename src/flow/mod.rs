@@ -202,6 +202,8 @@ impl Stage {
 pub struct StartedFlow {
     /// The host's id for the flow.
     pub id: String,
+    /// Where the callback comes back to (the scheme the host settled on).
+    pub callback: CallbackBase,
     /// OpenRouter's consent page for this login (carries the state: never logged).
     pub authorize_url: Url,
     /// When the host gives up on the callback.

@@ -23,6 +23,8 @@ pub enum Verdict {
     CodeHandedOver,
     /// The exchange failed: what happened and what to do (already free of secrets).
     Failed(String),
+    /// The login was stopped (timed out, cancelled) while the key was being created.
+    Stopped,
 }
 
 /// A callback handed to its flow, with the channel the flow answers the browser's page on.

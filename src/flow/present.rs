@@ -26,6 +26,7 @@ pub enum Presenter {
 /// Sends the login's URL to a browser (and always shows it), or to the built-in client.
 pub fn show(
     started: &StartedFlow,
+    expires_at: time::OffsetDateTime,
     presenter: Presenter,
     ca_cert: Option<PathBuf>,
     progress: &Progress,
@@ -36,7 +37,7 @@ pub fn show(
             // Always shown: a browser command can start and still show nothing (a sandboxed
             // browser refusing the local page, no display over SSH). The terminal is the
             // person's own; only command lines are visible to other users.
-            progress.authorize_url(url, started.expires_at, true);
+            progress.authorize_url(url, expires_at, true);
             let url = url.clone();
             let progress = progress.clone();
             // Opening may block (xdg-open) or fail; the wait for the callback starts regardless.
@@ -49,7 +50,7 @@ pub fn show(
                 }
             });
         }
-        Presenter::PrintOnly => progress.authorize_url(url, started.expires_at, false),
+        Presenter::PrintOnly => progress.authorize_url(url, expires_at, false),
         Presenter::BuiltInClient => {
             let url = url.clone();
             say!("The built-in client is playing the browser: following the consent page...");

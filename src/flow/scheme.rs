@@ -46,7 +46,7 @@ pub struct Resolved {
 }
 
 /// Said when `auto` falls back to http.
-pub const HTTP_NOTE: &str = "Using an http://localhost callback for this login: your browser does not trust the local certificate yet. Run `openrouter-pkce trust` once to use https.";
+pub const HTTP_NOTE: &str = "Using an http callback for this login: your browser does not trust the local certificate yet. Run `openrouter-pkce trust` once to use https.";
 /// Said when https was asked for and the browser will warn.
 pub const UNTRUSTED_NOTE: &str = "Your browser will warn about the localhost certificate: run `openrouter-pkce trust` once (or use --callback-scheme auto).";
 

@@ -174,6 +174,47 @@ pub struct KeyResponse {
     pub user_id: Option<String>,
 }
 
+/// `GET /api/v1/key`: what OpenRouter says about the key making the request. Every field is
+/// optional: the real reply may be older or newer than this list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// The key's name on the keys page.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Credit limit, `null` for none.
+    #[serde(default)]
+    pub limit: Option<f64>,
+    /// Credits left under the limit.
+    #[serde(default)]
+    pub limit_remaining: Option<f64>,
+    /// How often the limit resets (`daily`, `weekly`, `monthly`), `null` for never.
+    #[serde(default)]
+    pub limit_reset: Option<String>,
+    /// Credits used, all time.
+    #[serde(default)]
+    pub usage: Option<f64>,
+    /// Credits used today (UTC).
+    #[serde(default)]
+    pub usage_daily: Option<f64>,
+    /// Credits used this week.
+    #[serde(default)]
+    pub usage_weekly: Option<f64>,
+    /// Credits used this month.
+    #[serde(default)]
+    pub usage_monthly: Option<f64>,
+    /// Whether the account is on the free tier.
+    #[serde(default)]
+    pub is_free_tier: Option<bool>,
+    /// When the key stops working (RFC 3339), `null` for never.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct KeyInfoReply {
+    data: KeyInfo,
+}
+
 impl KeyResponse {
     /// `{"key","user_id"}`: what `exchange` and `login` print.
     pub fn to_json(&self) -> String {
@@ -287,6 +328,56 @@ impl OpenRouterClient {
                 source: e.into(),
             }),
         }
+    }
+
+    /// `GET /api/v1/key` with `key` as bearer: the key's label, limit and usage. A 401 (a
+    /// revoked or unknown key) says so.
+    pub async fn current_key(&self, key: &ApiKey) -> Result<KeyInfo> {
+        let url = self
+            .base
+            .join("api/v1/key")
+            .map_err(|e| Error::internal("building the request URL", e))?;
+        let secrets = [key.secret()];
+        let response = self
+            .http
+            .get(url.clone())
+            .bearer_auth(key.secret())
+            .send()
+            .await
+            .map_err(|e| Error::Unreachable {
+                context: network_context(
+                    format!(
+                        "could not ask {} about the key",
+                        url.host_str().unwrap_or("?")
+                    ),
+                    &url,
+                    &e,
+                ),
+                source: e.into(),
+            })?;
+        let status = response.status().as_u16();
+        let text = crate::sys::http::read_bounded(response, MAX_REPLY_BYTES)
+            .await
+            .map_err(|e| Error::Unreachable {
+                context: network_context(
+                    format!("reading the reply from {}", url.path()),
+                    &url,
+                    &e,
+                ),
+                source: e.into(),
+            })?;
+        if status == 401 {
+            return Err(Error::Refused {
+                status,
+                message: "the saved key was rejected (revoked, deleted or unknown): run `openrouter-pkce login` again".into(),
+            });
+        }
+        if !(200..300).contains(&status) {
+            return Err(status_error(status, &text, &secrets));
+        }
+        let reply: KeyInfoReply = serde_json::from_str(&text)
+            .map_err(|e| bad_reply("the key's status", status, &text, &secrets, e))?;
+        Ok(reply.data)
     }
 
     /// `POST /api/v1/auth/keys`: redeems the code for an API key.

@@ -138,7 +138,9 @@ pub fn router(options: StandInOptions) -> Router {
             "/api/v1/auth/keys/code",
             post(create_code).fallback(method_not_allowed),
         )
+        .route("/api/v1/key", get(current_key).fallback(method_not_allowed))
         .route("/_standin/stats", get(stats))
+        .route("/_standin/revoke", post(revoke))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -363,12 +365,64 @@ async fn exchange(State(s): State<StandIn>, body: String) -> Response {
         .into_response()
 }
 
+/// The bearer token of a request; the scheme name is case-insensitive (RFC 9110).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// `GET /api/v1/key`: the metadata of the key making the request, for keys this stand-in
+/// issued (401 otherwise), in the shape OpenRouter's TypeScript SDK parses (every field its
+/// schema requires, including the deprecated `rate_limit`).
+async fn current_key(State(s): State<StandIn>, headers: HeaderMap) -> Response {
+    let Some(key) = bearer(&headers) else {
+        return api_error(StatusCode::UNAUTHORIZED, "Missing Authentication header");
+    };
+    if !s.ledger().user_keys.iter().any(|k| k == key) {
+        return api_error(StatusCode::UNAUTHORIZED, "User not found.");
+    }
+    Json(json!({
+        "data": {
+            "label": format!("{}…{}", &key[..12.min(key.len())], &key[key.len().saturating_sub(3)..]),
+            "limit": 10.0,
+            "limit_remaining": 9.75,
+            "limit_reset": "monthly",
+            "usage": 0.25,
+            "usage_daily": 0.05,
+            "usage_weekly": 0.1,
+            "usage_monthly": 0.25,
+            "byok_usage": 0.0,
+            "byok_usage_daily": 0.0,
+            "byok_usage_weekly": 0.0,
+            "byok_usage_monthly": 0.0,
+            "include_byok_in_limit": false,
+            "is_free_tier": false,
+            "is_management_key": false,
+            "is_provisioning_key": false,
+            "expires_at": null,
+            "creator_user_id": "user_standin",
+            "organization_id": null,
+            "workspace_id": null,
+            "allowed_data_regions": ["global"],
+            "free_model_daily_requests": {"limit": 50, "remaining": 50, "used": 0},
+            "rate_limit": {"interval": "10s", "note": "This field is deprecated and safe to ignore.", "requests": -1}
+        }
+    }))
+    .into_response()
+}
+
+/// Test hook: forget every key issued so far, as if the person deleted them on the keys page.
+async fn revoke(State(s): State<StandIn>) -> StatusCode {
+    s.ledger().user_keys.clear();
+    StatusCode::NO_CONTENT
+}
+
 async fn create_code(State(s): State<StandIn>, headers: HeaderMap, body: String) -> Response {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "));
-    let Some(bearer) = bearer else {
+    let Some(bearer) = bearer(&headers) else {
         return api_error(StatusCode::UNAUTHORIZED, "Missing Authentication header");
     };
     if s.ledger().user_keys.iter().any(|k| k == bearer) {

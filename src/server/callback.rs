@@ -75,7 +75,7 @@ async fn handle(flows: &PendingFlows, params: &CallbackParams) -> Response {
                 Ok(Ok(Verdict::KeyCreated)) => Page::KeyCreated.render(None),
                 Ok(Ok(Verdict::CodeHandedOver)) => Page::CodeHandedOver.render(None),
                 Ok(Ok(Verdict::Failed(message))) => Page::ExchangeFailed.render(Some(&message)),
-                Ok(Err(_)) => Page::Cancelled.render(None),
+                Ok(Ok(Verdict::Stopped) | Err(_)) => Page::Cancelled.render(None),
                 Err(_) => Page::StillWorking.render(None),
             }
         }

@@ -110,8 +110,8 @@ impl Page {
             ),
             Page::Cancelled => (
                 StatusCode::GONE,
-                "Login cancelled",
-                "The login was cancelled before the key was created.",
+                "Login stopped",
+                "The login was stopped (it timed out or was cancelled) before the key reached the app. If a key was created anyway, it is listed on your OpenRouter keys page.",
                 "Start the login again from your terminal or app.",
             ),
             Page::Denied => (
@@ -179,7 +179,16 @@ impl Page {
     fn html(self, detail: Option<&str>) -> String {
         let (_, title, message, next) = self.parts();
         let message = match detail {
-            Some(d) => format!("{} {}", escape_html(message), escape_html(d)),
+            Some(d) => {
+                let d = d.trim();
+                // OpenRouter's texts may lack a full stop; the sentence still ends.
+                let stop = if d.ends_with(['.', '!', '?', ')']) {
+                    ""
+                } else {
+                    "."
+                };
+                format!("{} {}{stop}", escape_html(message), escape_html(d))
+            }
             None => escape_html(message),
         };
         let (kind, badge) = if matches!(

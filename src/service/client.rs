@@ -14,7 +14,10 @@ use url::Url;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::flow::driver::FlowHost;
-use crate::flow::{CallbackScheme, FlowResult, FlowSpec, Stage, StartedFlow};
+use crate::flow::scheme::SchemeChoice;
+use crate::flow::{
+    CallbackBase, CallbackHost, CallbackScheme, FlowResult, FlowSpec, Stage, StartedFlow,
+};
 use crate::pkce::ChallengeMethod;
 use crate::service::api::{
     CreateFlowRequest, CreatedFlow, ErrorDoc, ErrorReply, FlowState, FlowStatusDoc,
@@ -62,6 +65,8 @@ pub struct ServiceClient {
     socket: PathBuf,
     port: u16,
     openrouter: Url,
+    /// The scheme to ask for (`auto`: the service decides, with its own certificate).
+    scheme: SchemeChoice,
 }
 
 impl ServiceClient {
@@ -73,6 +78,7 @@ impl ServiceClient {
             socket,
             port,
             openrouter: openrouter.clone(),
+            scheme: SchemeChoice::Auto,
         };
         client.probe_socket(deadline).await
     }
@@ -197,15 +203,21 @@ impl ServiceClient {
         }
     }
 
+    /// The same client asking for `scheme` (the login's `--callback-scheme`).
+    pub fn with_scheme(self, scheme: SchemeChoice) -> Self {
+        Self { scheme, ..self }
+    }
+
     /// Refuses an authorize URL that does not go to our OpenRouter's `/auth` with an S256
-    /// challenge, or does not come back to our loopback port with the scheme we asked for:
-    /// whatever answers on the port must not be able to send the browser elsewhere.
+    /// challenge, or does not come back to our loopback port with the scheme we asked for (any
+    /// of http and https for `auto`): whatever answers on the port must not be able to send
+    /// the browser elsewhere. Returns where the callback comes back to.
     pub fn check_authorize_url(
         url: &Url,
         openrouter: &Url,
         port: u16,
-        scheme: CallbackScheme,
-    ) -> Result<()> {
+        scheme: SchemeChoice,
+    ) -> Result<CallbackBase> {
         let auth_path = openrouter.join("auth").map(|u| u.path().to_owned());
         let same_origin =
             url.origin() == openrouter.origin() && auth_path.is_ok_and(|p| p == url.path());
@@ -215,22 +227,51 @@ impl ServiceClient {
                 .map(|(_, v)| v.into_owned())
         };
         let callback = param("callback_url").and_then(|v| Url::parse(&v).ok());
-        let comes_back = callback.is_some_and(|cb| {
-            crate::input::is_loopback_host(&cb)
-                && cb.port() == Some(port)
-                && cb.scheme() == scheme.as_str()
+        let comes_back = callback.as_ref().and_then(|cb| {
+            let scheme_ok = matches!(
+                (scheme, cb.scheme()),
+                (SchemeChoice::Auto, "http" | "https")
+                    | (SchemeChoice::Https, "https")
+                    | (SchemeChoice::Http, "http")
+            );
+            let host = match cb.host_str() {
+                Some("localhost") => Some(CallbackHost::Localhost),
+                Some("127.0.0.1") => Some(CallbackHost::Ipv4Loopback),
+                _ => None,
+            };
+            (crate::input::is_loopback_host(cb) && cb.port() == Some(port) && scheme_ok)
+                .then_some(())
+                .and(host)
+                .map(|host| CallbackBase {
+                    scheme: if cb.scheme() == "https" {
+                        CallbackScheme::Https
+                    } else {
+                        CallbackScheme::Http
+                    },
+                    host,
+                    port,
+                })
         });
         let s256 =
             param("code_challenge_method").as_deref() == Some(ChallengeMethod::S256.as_str());
-        if same_origin && comes_back && s256 {
-            Ok(())
-        } else {
-            Err(Error::ServiceUnavailable {
+        match comes_back {
+            Some(base) if same_origin && s256 => Ok(base),
+            _ => Err(Error::ServiceUnavailable {
                 message: format!(
-                    "the process on port {port} sent a login URL that is not {openrouter}auth with an S256 challenge coming back to {}://localhost:{port}; is it the openrouter-pkce service?",
-                    scheme.as_str()
+                    "the process on port {port} sent a login URL that is not {openrouter}auth with an S256 challenge coming back to localhost:{port}{}; is it the openrouter-pkce service?",
+                    match scheme {
+                        SchemeChoice::Auto => String::new(),
+                        other => format!(
+                            " over {}",
+                            if other == SchemeChoice::Https {
+                                "https"
+                            } else {
+                                "http"
+                            }
+                        ),
+                    }
                 ),
-            })
+            }),
         }
     }
 }
@@ -239,7 +280,8 @@ impl FlowHost for ServiceClient {
     async fn start(&self, spec: FlowSpec, deadline: Instant) -> Result<StartedFlow> {
         let request = CreateFlowRequest {
             exchange: spec.exchange,
-            callback_scheme: Some(spec.scheme.into()),
+            // `auto`: whatever the service's own --callback-scheme says.
+            callback_scheme: (self.scheme != SchemeChoice::Auto).then_some(self.scheme),
             callback_host: Some(spec.host),
             openrouter_url: Some(self.openrouter.clone()),
             ..CreateFlowRequest::default()
@@ -250,21 +292,30 @@ impl FlowHost for ServiceClient {
             .send(hyper::Method::POST, "/v1/flows", Some(body), deadline)
             .await?;
         let created: CreatedFlow = self.read(status, &body)?;
+        let checked = Self::check_authorize_url(
+            &created.authorize_url,
+            &self.openrouter,
+            self.port,
+            self.scheme,
+        );
+        let callback = match checked {
+            Ok(callback) => callback,
+            Err(e) => {
+                let id = created.id.clone();
+                self.delete(&id).await;
+                return Err(e);
+            }
+        };
         let started = StartedFlow {
             id: created.id,
+            callback,
             authorize_url: created.authorize_url,
             expires_at: created.expires_at,
         };
-        if let Err(e) = Self::check_authorize_url(
-            &started.authorize_url,
-            &self.openrouter,
-            self.port,
-            spec.scheme,
-        ) {
-            self.cancel(&started).await;
-            return Err(e);
-        }
         say!("Using the openrouter-pkce service on port {}.", self.port);
+        if self.scheme == SchemeChoice::Auto && callback.scheme == CallbackScheme::Http {
+            say!("{}", crate::flow::scheme::HTTP_NOTE);
+        }
         Ok(started)
     }
 
@@ -279,8 +330,11 @@ impl FlowHost for ServiceClient {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Error::TimedOut {
-                    seconds: deadline.duration_since(started).as_secs(),
+                let seconds = deadline.duration_since(started).as_secs();
+                return Err(if stage == Stage::Exchanging {
+                    Error::ExchangeTimedOut { seconds }
+                } else {
+                    Error::TimedOut { seconds }
                 });
             }
             // In the last second there is no time for a long-poll: one last look, then stop
@@ -302,8 +356,11 @@ impl FlowHost for ServiceClient {
             let doc: FlowStatusDoc = self.read(status, &body)?;
             match doc.status {
                 FlowState::Pending if last => {
-                    return Err(Error::TimedOut {
-                        seconds: deadline.duration_since(started).as_secs(),
+                    let seconds = deadline.duration_since(started).as_secs();
+                    return Err(if doc.stage == Some(Stage::Exchanging) {
+                        Error::ExchangeTimedOut { seconds }
+                    } else {
+                        Error::TimedOut { seconds }
                     });
                 }
                 FlowState::Pending => {
@@ -343,7 +400,14 @@ impl FlowHost for ServiceClient {
     }
 
     async fn cancel(&self, flow: &StartedFlow) {
-        let uri = format!("/v1/flows/{}", flow.id);
+        self.delete(&flow.id).await;
+    }
+}
+
+impl ServiceClient {
+    /// `DELETE /v1/flows/{id}`, bounded, best effort.
+    async fn delete(&self, id: &str) {
+        let uri = format!("/v1/flows/{id}");
         let until = Instant::now() + CANCEL_TIMEOUT;
         if let Err(e) = self.send(hyper::Method::DELETE, &uri, None, until).await {
             tracing::warn!(error = %e, "could not cancel the service's flow");
@@ -362,9 +426,13 @@ mod tests {
         let check = |u: &str, scheme| {
             ServiceClient::check_authorize_url(&Url::parse(u).unwrap(), &openrouter, 3000, scheme)
         };
-        assert!(check(ok, CallbackScheme::Https).is_ok());
+        assert_eq!(
+            check(ok, SchemeChoice::Https).unwrap().scheme,
+            CallbackScheme::Https
+        );
+        assert!(check(ok, SchemeChoice::Auto).is_ok(), "auto takes either");
         assert!(
-            check(ok, CallbackScheme::Http).is_err(),
+            check(ok, SchemeChoice::Http).is_err(),
             "scheme not the one asked for"
         );
         for bad in [
@@ -376,7 +444,7 @@ mod tests {
             "https://openrouter.ai/auth?callback_url=https%3A%2F%2Flocalhost%3A3000%2Fcallback%2Fn",
             "https://openrouter.ai/auth",
         ] {
-            assert!(check(bad, CallbackScheme::Https).is_err(), "{bad}");
+            assert!(check(bad, SchemeChoice::Auto).is_err(), "{bad}");
         }
     }
 }

@@ -109,8 +109,15 @@ pub async fn open(url: &str) -> Result<(), String> {
         _ => {
             let url = url.to_owned();
             tokio::task::spawn_blocking(move || {
-                open::that_detached_with_timeout(&url, OPENER_GRACE)
-                    .map_err(|e| format!("the system's opener failed: {e}"))
+                open::that_detached_with_timeout(&url, OPENER_GRACE).map_err(|e| {
+                    tracing::debug!(error = %e, "the platform opener failed");
+                    match e.kind() {
+                        std::io::ErrorKind::NotFound => {
+                            "no browser opener is installed (xdg-open, gio…); set BROWSER".to_owned()
+                        }
+                        _ => "the system's browser opener reported a failure; set BROWSER to choose a browser".to_owned(),
+                    }
+                })
             })
             .await
             .unwrap_or_else(|e| Err(e.to_string()))
@@ -118,11 +125,28 @@ pub async fn open(url: &str) -> Result<(), String> {
     }
 }
 
-/// Runs the first command of a `$BROWSER` list (`:`-separated; `%s` marks where the URL goes).
+/// Runs the commands of a `$BROWSER` list (`:`-separated; `%s` marks where the URL goes) in
+/// turn until one starts, as xdg-open and Python's webbrowser do.
 async fn open_with_browser_var(spec: &str, url: &str) -> Result<(), String> {
-    let Some(argv) = browser_command(spec, url) else {
-        return Err("$BROWSER names no command".into());
-    };
+    let mut failures = Vec::new();
+    for entry in spec.split(':').filter(|e| !e.trim().is_empty()) {
+        let Some(argv) = browser_command(entry, url) else {
+            continue;
+        };
+        match run_browser(argv).await {
+            Ok(()) => return Ok(()),
+            Err(e) => failures.push(e),
+        }
+    }
+    Err(if failures.is_empty() {
+        "$BROWSER names no command".into()
+    } else {
+        failures.join("; ")
+    })
+}
+
+/// Starts one browser command; `Ok` when it did not fail within [`OPENER_GRACE`].
+async fn run_browser(argv: Vec<String>) -> Result<(), String> {
     let program = argv[0].clone();
     let spawned = tokio::process::Command::new(&argv[0])
         .args(&argv[1..])

@@ -39,6 +39,15 @@ pub fn state_dir() -> Result<PathBuf> {
     })
 }
 
+/// `$XDG_DATA_HOME/openrouter-pkce`, else `~/.local/share/openrouter-pkce`: saved profiles
+/// (and, where no keyring answers, their keys) live here.
+pub fn data_dir() -> Result<PathBuf> {
+    Ok(match env_dir("XDG_DATA_HOME") {
+        Some(dir) => dir.join(APP_DIR),
+        None => home()?.join(".local").join("share").join(APP_DIR),
+    })
+}
+
 /// `$XDG_RUNTIME_DIR/openrouter-pkce`, else the state dir: the service's token file lives here.
 pub fn runtime_dir() -> Result<PathBuf> {
     match env_dir("XDG_RUNTIME_DIR") {

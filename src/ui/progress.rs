@@ -23,6 +23,9 @@ struct Inner {
     /// `login` (a key comes next) or `authorize` (the code bundle is the result).
     exchange: bool,
     callback_seen: AtomicBool,
+    /// A line to say once the login has started (not before a failure it has nothing to do
+    /// with, such as a busy port).
+    note: std::sync::Mutex<Option<&'static str>>,
 }
 
 impl Progress {
@@ -32,12 +35,27 @@ impl Progress {
             inner: Arc::new(Inner {
                 exchange,
                 callback_seen: AtomicBool::new(false),
+                note: std::sync::Mutex::new(None),
             }),
         }
     }
 
-    /// The listener the callback comes back to.
+    /// Keeps `note` to say once the login has started.
+    pub fn note_after_start(&self, note: Option<&'static str>) {
+        *self.inner.note.lock().unwrap_or_else(|p| p.into_inner()) = note;
+    }
+
+    /// The listener the callback comes back to (and the note kept for this moment).
     pub fn listening(&self, base: &CallbackBase) {
+        if let Some(note) = self
+            .inner
+            .note
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            say!("{note}");
+        }
         crate::ui::emit(&Event::Listening {
             port: base.port,
             callback_url: format!(
@@ -64,8 +82,10 @@ impl Progress {
         }
         if opening {
             say!("Opening OpenRouter in your browser to authorize.");
+            say!("Open this URL in a browser if none opened, or on another device:\n\n  {url}\n");
+        } else {
+            say!("Open this URL in a browser, on this or another device:\n\n  {url}\n");
         }
-        say!("Open this URL in a browser if none opened, or on another device:\n\n  {url}\n");
     }
 
     /// Whether a browser command started (its exit status or spawn error).

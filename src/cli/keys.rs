@@ -1,0 +1,206 @@
+//! `key`, `status` and `logout`: the saved key of a profile, as `gh auth token`, `gh auth
+//! status` and `gh auth logout` do for GitHub; and saving the key `login` got.
+
+use std::io::IsTerminal;
+
+use serde::Serialize;
+use url::Url;
+
+use crate::cli::config::SavedKeyAction;
+use crate::cli::output::{print_json, print_line};
+use crate::error::{Error, Result};
+use crate::keys::{self, Profile, Saved, Storage};
+use crate::openrouter::{KeyInfo, KeyResponse, OpenRouterClient};
+
+/// Where OpenRouter's keys page is, for "delete it there".
+const KEYS_PAGE: &str = "https://openrouter.ai/settings/keys";
+
+/// Runs one saved-key command.
+pub async fn run(action: SavedKeyAction, profile: Profile) -> Result<()> {
+    match action {
+        SavedKeyAction::Key => {
+            let (key, _) = blocking(move || keys::load(&profile)).await?;
+            print_line(key.secret())
+        }
+        SavedKeyAction::Status => status(profile).await,
+        SavedKeyAction::Logout => logout(profile).await,
+    }
+}
+
+/// Runs blocking keyring and file work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal("reading the saved key", e))?
+}
+
+/// `status` as JSON (piped): the profile and what OpenRouter says about the key; never the key.
+#[derive(Serialize)]
+struct StatusDoc<'a> {
+    profile: &'a str,
+    user_id: Option<&'a str>,
+    openrouter_url: &'a Url,
+    storage: &'a Storage,
+    saved_at: &'a str,
+    key: &'a KeyInfo,
+}
+
+async fn status(profile: Profile) -> Result<()> {
+    let (key, saved) = blocking(move || keys::load(&profile)).await?;
+    let base = saved.openrouter_url.clone();
+    let client = tokio::task::spawn_blocking(move || OpenRouterClient::new(base))
+        .await
+        .map_err(|e| Error::internal("building the HTTP client", e))??;
+    let info = client.current_key(&key).await?;
+    if std::io::stdout().is_terminal() {
+        print_line(&describe(&saved, &info))
+    } else {
+        print_json(&StatusDoc {
+            profile: &saved.profile,
+            user_id: saved.user_id.as_deref(),
+            openrouter_url: &saved.openrouter_url,
+            storage: &saved.storage,
+            saved_at: &saved.created_at,
+            key: &info,
+        })
+    }
+}
+
+/// The readable block `status` shows on a terminal. Text from the network is sanitised.
+fn describe(saved: &Saved, info: &KeyInfo) -> String {
+    let clean = |t: &str| crate::error::sanitize(t, &[]);
+    let money = |v: Option<f64>| v.map_or("?".to_owned(), |v| format!("${v:.2}"));
+    let who = saved
+        .user_id
+        .as_deref()
+        .map(|u| format!(" as {}", clean(u)))
+        .unwrap_or_default();
+    let mut lines = vec![format!(
+        "Logged in{who} (profile {}, key in the {})",
+        saved.profile,
+        match &saved.storage {
+            Storage::Keyring => "system keyring".to_owned(),
+            Storage::File { path } => format!("file {}", path.display()),
+        }
+    )];
+    if let Some(label) = &info.label {
+        lines.push(format!("  Key:     {}", clean(label)));
+    }
+    lines.push(format!(
+        "  Usage:   {} in all (today {}, this week {}, this month {})",
+        money(info.usage),
+        money(info.usage_daily),
+        money(info.usage_weekly),
+        money(info.usage_monthly)
+    ));
+    lines.push(match info.limit {
+        Some(limit) => format!(
+            "  Limit:   ${limit:.2}, {} left{}",
+            money(info.limit_remaining),
+            info.limit_reset
+                .as_deref()
+                .map(|r| format!(", resets {}", clean(r)))
+                .unwrap_or_default()
+        ),
+        None => "  Limit:   none".to_owned(),
+    });
+    if let Some(free) = info.is_free_tier {
+        lines.push(format!("  Free tier: {}", if free { "yes" } else { "no" }));
+    }
+    lines.push(format!(
+        "  Expires: {}",
+        info.expires_at
+            .as_deref()
+            .map(clean)
+            .unwrap_or("never".into())
+    ));
+    lines.push(format!("  OpenRouter: {}", saved.openrouter_url));
+    lines.join("\n")
+}
+
+/// `logout` on stdout.
+#[derive(Serialize)]
+struct LogoutDoc<'a> {
+    profile: &'a str,
+    removed: bool,
+}
+
+async fn logout(profile: Profile) -> Result<()> {
+    let name = profile.name().to_owned();
+    let removed = blocking(move || keys::remove(&profile)).await?;
+    match &removed {
+        Some(saved) => crate::ui::done(&format!(
+            "Logged out of profile {name}: the key was removed from {}. It still works on your OpenRouter account until you delete it at {KEYS_PAGE}.",
+            saved.storage
+        )),
+        None => say!("Nothing is saved for profile {name}; nothing to do."),
+    }
+    print_json(&LogoutDoc {
+        profile: &name,
+        removed: removed.is_some(),
+    })
+}
+
+/// `login`'s answer when the key was saved and stdout is not a terminal: no key.
+#[derive(Serialize)]
+struct SavedDoc<'a> {
+    user_id: Option<&'a str>,
+    profile: &'a str,
+    storage: &'a Storage,
+}
+
+/// Saves a key `login` got under `profile`. If saving fails, the key is not lost: it is printed
+/// as usual and the failure ends the command non-zero.
+pub async fn save_login(key: KeyResponse, profile: Profile, openrouter: Url) -> Result<()> {
+    let (key, saved) = tokio::task::spawn_blocking(move || {
+        let saved = keys::save(&profile, &key.key, key.user_id.clone(), &openrouter);
+        (key, saved)
+    })
+    .await
+    .map_err(|e| Error::internal("saving the key", e))?;
+    let report = match saved {
+        Ok(report) => report,
+        Err(e) => {
+            print_json(&key)?;
+            return Err(Error::internal(
+                "the key could not be saved, so it is on stdout instead",
+                e,
+            ));
+        }
+    };
+    if let Some(reason) = &report.keyring_unavailable {
+        say!(
+            "No system keyring answered ({reason}), so the key is stored in {}, a file only you can read.",
+            report.saved.storage
+        );
+    }
+    if !std::io::stdout().is_terminal() {
+        print_json(&SavedDoc {
+            user_id: key.user_id.as_deref(),
+            profile: &report.saved.profile,
+            storage: &report.saved.storage,
+        })?;
+    }
+    crate::ui::emit(&crate::ui::events::Event::Succeeded {
+        user_id: key.user_id.as_deref(),
+    });
+    let who = key
+        .user_id
+        .as_deref()
+        .map(|u| format!(" as {u}"))
+        .unwrap_or_default();
+    crate::ui::done(&format!(
+        "Logged in{who}; key saved in the {} (profile {}). Use it with: export OPENROUTER_API_KEY=$(openrouter-pkce key{})",
+        match &report.saved.storage {
+            Storage::Keyring => "system keyring".to_owned(),
+            Storage::File { path } => format!("file {}", path.display()),
+        },
+        report.saved.profile,
+        if report.saved.profile == keys::DEFAULT_PROFILE {
+            String::new()
+        } else {
+            format!(" --profile {}", report.saved.profile)
+        }
+    ));
+    Ok(())
+}

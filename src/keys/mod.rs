@@ -1,0 +1,244 @@
+//! Saved keys, the way `gh` keeps its token: one per profile, in the OS keyring (Secret
+//! Service, Keychain, Credential Manager), or where no keyring answers, in a file only the user
+//! can read, which we say plainly. Next to it, the profile's non-secret metadata (who, when,
+//! which OpenRouter, where the key is), so `status` and `logout` can answer without the key.
+//!
+//! Layout in the data dir (`$XDG_DATA_HOME/openrouter-pkce`, a 0700 directory):
+//! `profiles/<name>.json` (metadata, 0600) and, for the file fallback, `profiles/<name>.key`
+//! (the key, 0600, written atomically).
+
+mod file;
+mod keyring;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::secret::ApiKey;
+
+/// The profile used when none is named.
+pub const DEFAULT_PROFILE: &str = "default";
+/// The profile a stand-in key goes to when `--save` names none, so a pretend key never lands
+/// on a real one.
+pub const STAND_IN_PROFILE: &str = "stand-in";
+
+/// A checked profile name: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting with a dot (it names
+/// files and keyring entries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile(String);
+
+impl Profile {
+    /// Checks `name`.
+    pub fn new(name: &str) -> Result<Self> {
+        let ok = (1..=64).contains(&name.len())
+            && !name.starts_with('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(Error::bad_input(
+                "--profile",
+                "1 to 64 letters, digits, '.', '_' or '-', not starting with '.'",
+            ))
+        }
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a profile's key is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Storage {
+    /// The OS keyring.
+    Keyring,
+    /// A 0600 file (no keyring answered).
+    File {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl std::fmt::Display for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::Keyring => f.write_str(keyring::NAME),
+            Storage::File { path } => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// A profile's metadata: nothing secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Saved {
+    /// The profile's name.
+    pub profile: String,
+    /// The OpenRouter user the key belongs to, when OpenRouter said.
+    pub user_id: Option<String>,
+    /// When the key was saved (RFC 3339).
+    pub created_at: String,
+    /// The OpenRouter the key came from (and `status` asks).
+    pub openrouter_url: Url,
+    /// Where the key is.
+    pub storage: Storage,
+}
+
+/// What [`save`] did.
+#[derive(Debug)]
+pub struct SaveReport {
+    /// The metadata now on disk.
+    pub saved: Saved,
+    /// Why the keyring was not used, when the key went to a file.
+    pub keyring_unavailable: Option<String>,
+}
+
+/// The profiles directory, created private if needed.
+fn profiles_dir() -> Result<PathBuf> {
+    let dir = crate::sys::paths::data_dir()?.join("profiles");
+    crate::sys::files::create_private_dir(&dir)?;
+    Ok(dir)
+}
+
+/// Checks the profiles directory can be made and written, before a login starts.
+pub fn check_writable() -> Result<()> {
+    let dir = profiles_dir()?;
+    let probe = dir.join(format!(".probe-{}", std::process::id()));
+    crate::sys::files::write_private_atomic(&probe, b"")?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+fn meta_path(dir: &Path, profile: &Profile) -> PathBuf {
+    dir.join(format!("{profile}.json"))
+}
+
+/// Saves `key` for `profile`: the keyring first, else the file; then the metadata. A copy left
+/// in the other place by an earlier save is removed. Blocking (keyring, files).
+pub fn save(
+    profile: &Profile,
+    key: &ApiKey,
+    user_id: Option<String>,
+    openrouter_url: &Url,
+) -> Result<SaveReport> {
+    let dir = profiles_dir()?;
+    let (storage, keyring_unavailable) = match keyring::store(profile, key) {
+        Ok(()) => {
+            file::remove(&dir, profile)?;
+            (Storage::Keyring, None)
+        }
+        Err(reason) => {
+            let path = file::store(&dir, profile, key)?;
+            let _ = keyring::delete(profile);
+            (Storage::File { path }, Some(reason))
+        }
+    };
+    let saved = Saved {
+        profile: profile.name().to_owned(),
+        user_id,
+        created_at: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        openrouter_url: openrouter_url.clone(),
+        storage,
+    };
+    let json = serde_json::to_vec_pretty(&saved)
+        .map_err(|e| Error::internal("encoding the profile", e))?;
+    crate::sys::files::write_private_atomic(&meta_path(&dir, profile), &json)?;
+    Ok(SaveReport {
+        saved,
+        keyring_unavailable,
+    })
+}
+
+/// The metadata of `profile`, if it was saved. Blocking.
+pub fn saved(profile: &Profile) -> Result<Option<Saved>> {
+    let path = meta_path(&crate::sys::paths::data_dir()?.join("profiles"), profile);
+    let text = match std::fs::read(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::internal(format!("reading {}", path.display()), e)),
+    };
+    serde_json::from_slice(&text)
+        .map(Some)
+        .map_err(|e| Error::internal(format!("reading {}", path.display()), e))
+}
+
+/// The key of `profile` and its metadata; [`Error::NotLoggedIn`] when nothing is saved.
+/// Blocking.
+pub fn load(profile: &Profile) -> Result<(ApiKey, Saved)> {
+    let not_logged_in = || Error::NotLoggedIn {
+        profile: profile.name().to_owned(),
+    };
+    let saved = saved(profile)?.ok_or_else(not_logged_in)?;
+    let key = match &saved.storage {
+        Storage::Keyring => keyring::load(profile).map_err(|reason| match reason {
+            keyring::LoadError::Missing => not_logged_in(),
+            keyring::LoadError::Unavailable(reason) => Error::internal(
+                format!(
+                    "reading the key of profile {profile} from the {}",
+                    keyring::NAME
+                ),
+                reason,
+            ),
+        })?,
+        Storage::File { path } => file::load(path)?.ok_or_else(not_logged_in)?,
+    };
+    Ok((key, saved))
+}
+
+/// Removes `profile`'s key (wherever it is) and metadata; the metadata it had, or `None` when
+/// nothing was saved. Blocking.
+pub fn remove(profile: &Profile) -> Result<Option<Saved>> {
+    let saved = saved(profile)?;
+    let dir = crate::sys::paths::data_dir()?.join("profiles");
+    if let Some(Saved {
+        storage: Storage::Keyring,
+        ..
+    }) = &saved
+    {
+        keyring::delete(profile).map_err(|reason| {
+            Error::internal(
+                format!(
+                    "removing the key of profile {profile} from the {}",
+                    keyring::NAME
+                ),
+                reason,
+            )
+        })?;
+    }
+    file::remove(&dir, profile)?;
+    match std::fs::remove_file(meta_path(&dir, profile)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::internal("removing the profile", e)),
+    }
+    Ok(saved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_names_are_safe_file_and_entry_names() {
+        for ok in ["default", "work", "a.b_c-1", &"x".repeat(64)] {
+            assert!(Profile::new(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".hidden", "a/b", "..", "a b", "é", &"x".repeat(65)] {
+            assert!(Profile::new(bad).is_err(), "{bad}");
+        }
+    }
+}
