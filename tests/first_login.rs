@@ -386,13 +386,7 @@ fn a_first_login_on_a_terminal_asks_once_to_trust_the_ca() {
         }
         let url = login.wait_stdout_match("the URL", url_in);
         let (callback, _) = callback_of(&url);
-        let curl = std::process::Command::new("curl")
-            .args(["-s", "-L", "-o", "/dev/null", "--cacert"])
-            .arg(env.ca_cert())
-            .arg(url.as_str())
-            .status()
-            .unwrap();
-        assert!(curl.success());
+        follow_trusting(&env, &url);
         let (status, out, _) = login.finish();
         assert!(status.success(), "{out}");
         (callback.scheme().to_owned(), out)
@@ -417,13 +411,7 @@ fn a_first_login_on_a_terminal_asks_once_to_trust_the_ca() {
     let url = login.wait_stdout_match("the URL", url_in);
     let (callback, _) = callback_of(&url);
     assert_eq!(callback.scheme(), "https", "{}", login.stdout());
-    let curl = std::process::Command::new("curl")
-        .args(["-s", "-L", "-o", "/dev/null", "--cacert"])
-        .arg(env_yes.ca_cert())
-        .arg(url.as_str())
-        .status()
-        .unwrap();
-    assert!(curl.success());
+    follow_trusting(&env_yes, &url);
     let (status, out, _) = login.finish();
     assert!(status.success(), "{out}");
     assert!(out.contains("Trusted the local certificate in"), "{out}");
@@ -504,13 +492,7 @@ fn a_delegated_login_leaves_auto_to_the_service_and_reports_its_own_deadline() {
     let login = Running::spawn(cmd);
     let url = wait_url_event(&login);
     assert_eq!(callback_of(&url).0.scheme(), "https", "{}", login.stderr());
-    let curl = std::process::Command::new("curl")
-        .args(["-s", "-L", "-o", "/dev/null", "--cacert"])
-        .arg(env.ca_cert())
-        .arg(url.as_str())
-        .status()
-        .unwrap();
-    assert!(curl.success());
+    follow_trusting(&env, &url);
     let (status, stdout, stderr) = login.finish();
     assert!(status.success(), "{stderr}");
     assert_standin_key(&stdout);

@@ -274,13 +274,7 @@ fn a_browser_that_cannot_start_leaves_the_url_printed_and_the_login_waiting() {
         s.contains("No browser opened").then_some(())
     });
     // The person opens the printed URL by hand.
-    let follow = std::process::Command::new("curl")
-        .args(["-sS", "-L", "-o", "/dev/null", "--cacert"])
-        .arg(env.ca_cert())
-        .arg(url.as_str())
-        .status()
-        .unwrap();
-    assert!(follow.success());
+    follow_trusting(&env, &url);
     let (status, stdout, stderr) = login.finish();
     assert!(status.success(), "{stderr}");
     assert!(json(&stdout)["key"].is_string());

@@ -177,36 +177,27 @@ pub struct KeyResponse {
 /// `GET /api/v1/key`: what OpenRouter says about the key making the request. Every field is
 /// optional: the real reply may be older or newer than this list.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct KeyInfo {
     /// The key's name on the keys page.
-    #[serde(default)]
     pub label: Option<String>,
     /// Credit limit, `null` for none.
-    #[serde(default)]
     pub limit: Option<f64>,
     /// Credits left under the limit.
-    #[serde(default)]
     pub limit_remaining: Option<f64>,
     /// How often the limit resets (`daily`, `weekly`, `monthly`), `null` for never.
-    #[serde(default)]
     pub limit_reset: Option<String>,
     /// Credits used, all time.
-    #[serde(default)]
     pub usage: Option<f64>,
     /// Credits used today (UTC).
-    #[serde(default)]
     pub usage_daily: Option<f64>,
     /// Credits used this week.
-    #[serde(default)]
     pub usage_weekly: Option<f64>,
     /// Credits used this month.
-    #[serde(default)]
     pub usage_monthly: Option<f64>,
     /// Whether the account is on the free tier.
-    #[serde(default)]
     pub is_free_tier: Option<bool>,
     /// When the key stops working (RFC 3339), `null` for never.
-    #[serde(default)]
     pub expires_at: Option<String>,
 }
 

@@ -603,6 +603,18 @@ pub fn on_pty(env: &TestEnv, args: &str, env_vars: &[(&str, &str)]) -> Running {
     Running::spawn(cmd)
 }
 
+/// Follows `url` as a browser would (redirects, trusting `env`'s local CA); asserts curl
+/// succeeded.
+pub fn follow_trusting(env: &TestEnv, url: &url::Url) {
+    let status = Command::new("curl")
+        .args(["-sS", "-L", "-o", "/dev/null", "--cacert"])
+        .arg(env.ca_cert())
+        .arg(url.as_str())
+        .status()
+        .unwrap();
+    assert!(status.success(), "curl could not follow {url}");
+}
+
 /// Whether `script` (util-linux) can give a child a pseudo-terminal; skips visibly without it
 /// (fails under CI=true).
 pub fn pty_available() -> bool {
