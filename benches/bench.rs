@@ -748,7 +748,9 @@ async fn bench() {
             "< 2 s at the defaults".into(),
             idle_flood_login_ms.is_some_and(|ms| ms < 2000.0),
         ),
-        row_limit("release binary", size / 1_000_000.0, "MB", 6.0),
+        // 6 MB until saved keys: the keyring's pure-Rust D-Bus client (zbus) adds about 2 MB,
+        // the price of not linking libdbus.
+        row_limit("release binary", size / 1_000_000.0, "MB", 8.5),
     ];
     println!(
         "\n{:<32} {:>22} {:>18} {:>7}  budget",

@@ -261,17 +261,7 @@ fn the_page_says_the_key_was_not_created_when_the_exchange_fails() {
             "500",
         ],
     );
-    let mut cmd = env.command();
-    cmd.args([
-        "login",
-        "--openrouter-url",
-        &stand_in.url,
-        "--port",
-        "0",
-        "--timeout",
-        "20",
-    ])
-    .env("BROWSER", env.browser_script());
+    let cmd = env.with_browser("login", &stand_in.url);
     let (status, stdout, stderr) = run(cmd);
     assert_eq!(status.code(), Some(6), "{stderr}");
     assert!(stdout.is_empty());
@@ -289,17 +279,7 @@ fn the_page_says_the_key_was_not_created_when_the_exchange_fails() {
 fn authorize_pages_say_the_code_was_handed_to_the_app() {
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
-    let mut cmd = env.command();
-    cmd.args([
-        "authorize",
-        "--openrouter-url",
-        &stand_in.url,
-        "--port",
-        "0",
-        "--timeout",
-        "20",
-    ])
-    .env("BROWSER", env.browser_script());
+    let cmd = env.with_browser("authorize", &stand_in.url);
     let (status, stdout, stderr) = run(cmd);
     assert!(status.success(), "{stderr}");
     assert!(json(&stdout)["code"].is_string());

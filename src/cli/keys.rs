@@ -76,12 +76,8 @@ fn describe(saved: &Saved, info: &KeyInfo) -> String {
         .map(|u| format!(" as {}", clean(u)))
         .unwrap_or_default();
     let mut lines = vec![format!(
-        "Logged in{who} (profile {}, key in the {})",
-        saved.profile,
-        match &saved.storage {
-            Storage::Keyring => "system keyring".to_owned(),
-            Storage::File { path } => format!("file {}", path.display()),
-        }
+        "Logged in{who} (profile {}, key in {})",
+        saved.profile, saved.storage
     )];
     if let Some(label) = &info.label {
         lines.push(format!("  Key:     {}", clean(label)));
@@ -170,7 +166,7 @@ pub async fn save_login(key: KeyResponse, profile: Profile, openrouter: Url) -> 
     };
     if let Some(reason) = &report.keyring_unavailable {
         say!(
-            "No system keyring answered ({reason}), so the key is stored in {}, a file only you can read.",
+            "No system keyring answered ({reason}), so the key is stored in {}, readable only by you.",
             report.saved.storage
         );
     }
@@ -190,11 +186,8 @@ pub async fn save_login(key: KeyResponse, profile: Profile, openrouter: Url) -> 
         .map(|u| format!(" as {u}"))
         .unwrap_or_default();
     crate::ui::done(&format!(
-        "Logged in{who}; key saved in the {} (profile {}). Use it with: export OPENROUTER_API_KEY=$(openrouter-pkce key{})",
-        match &report.saved.storage {
-            Storage::Keyring => "system keyring".to_owned(),
-            Storage::File { path } => format!("file {}", path.display()),
-        },
+        "Logged in{who}; key saved in {} (profile {}). Use it with: export OPENROUTER_API_KEY=$(openrouter-pkce key{})",
+        report.saved.storage,
         report.saved.profile,
         if report.saved.profile == keys::DEFAULT_PROFILE {
             String::new()

@@ -75,8 +75,8 @@ pub enum Storage {
 impl std::fmt::Display for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Storage::Keyring => f.write_str(keyring::NAME),
-            Storage::File { path } => write!(f, "{}", path.display()),
+            Storage::Keyring => write!(f, "the {}", keyring::NAME),
+            Storage::File { path } => write!(f, "the file {}", path.display()),
         }
     }
 }

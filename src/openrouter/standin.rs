@@ -517,6 +517,8 @@ async fn stats(State(s): State<StandIn>) -> Response {
         "exchange_requests": ledger.exchange_requests,
         "exchanges_ok": ledger.exchanges_ok,
         "create_code_requests": ledger.create_code_bodies,
+        // A fake's own record, for tests that check a saved key is the one issued.
+        "issued_keys": ledger.user_keys,
     }))
     .into_response()
 }

@@ -473,6 +473,23 @@ pub fn assert_standin_key(stdout: &str) -> String {
 }
 
 impl TestEnv {
+    /// `<command>` against `openrouter` on any free port with a 20 s timeout, its browser the
+    /// script that approves through the redirect page ([`TestEnv::browser_script`]).
+    pub fn with_browser(&self, command: &str, openrouter: &str) -> Command {
+        let mut cmd = self.command();
+        cmd.args([
+            command,
+            "--openrouter-url",
+            openrouter,
+            "--port",
+            "0",
+            "--timeout",
+            "20",
+        ])
+        .env("BROWSER", self.browser_script());
+        cmd
+    }
+
     /// `login --no-browser` against `openrouter` on `port`, plus `extra` flags.
     pub fn login_no_browser(&self, openrouter: &str, port: u16, extra: &[&str]) -> Command {
         let mut cmd = self.command();

@@ -1,0 +1,272 @@
+//! Saved keys: `login --save`, `key`, `status`, `logout`, in the system keyring (a real Secret
+//! Service under dbus-run-session) and in the file fallback where no keyring answers.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+/// A `login --save` against the stand-in, piped (the browser script approves).
+fn login_saving(env: &TestEnv, stand_in: &StandIn, extra: &[&str]) -> (String, String) {
+    let mut cmd = env.with_browser("login", &stand_in.url);
+    cmd.arg("--save").args(extra);
+    let (status, stdout, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    (stdout, stderr)
+}
+
+fn command(env: &TestEnv, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = env.command();
+    cmd.args(args);
+    let (status, stdout, stderr) = run(cmd);
+    (status.code(), stdout, stderr)
+}
+
+fn issued_keys(stand_in: &StandIn) -> Vec<String> {
+    stand_in.stats()["issued_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// With no D-Bus session (nothing answers as a keyring), the whole lifecycle works through the
+/// 0600 file, says so once, and no secret reaches a log line at trace level.
+#[test]
+fn the_lifecycle_through_the_file_fallback() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let (stdout, stderr) = login_saving(&env, &stand_in, &[]);
+    // Piped with --save: no key on stdout, where it went instead.
+    let saved = json(&stdout);
+    assert!(saved.get("key").is_none(), "{saved}");
+    assert_eq!(
+        saved["profile"], "stand-in",
+        "a stand-in key stays off real profiles"
+    );
+    assert_eq!(saved["storage"]["kind"], "file", "{saved}");
+    assert!(
+        stderr.contains("No system keyring answered"),
+        "the fallback is not said: {stderr}"
+    );
+    let file = std::path::PathBuf::from(saved["storage"]["path"].as_str().unwrap());
+    let dir = file.parent().unwrap();
+    assert!(file.starts_with(env.home().join(".local/share/openrouter-pkce")));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(dir), 0o700);
+        assert_eq!(mode(&dir.join("stand-in.json")), 0o600);
+    }
+    // No temporary files left beside it (written atomically).
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    let meta = std::fs::read_to_string(dir.join("stand-in.json")).unwrap();
+    let issued = issued_keys(&stand_in);
+    assert_eq!(issued.len(), 1);
+    assert!(!meta.contains(&issued[0]), "the metadata holds the key");
+
+    let trace = [("RUST_LOG", "trace")];
+    let run_traced = |args: &[&str]| {
+        let mut cmd = env.command();
+        cmd.args(args).envs(trace);
+        let (status, stdout, stderr) = run(cmd);
+        assert!(!stderr.contains(&issued[0]), "{args:?} logged the key");
+        (status.code(), stdout, stderr)
+    };
+    // `key`: the key alone, the one the stand-in issued.
+    let (code, stdout, _) = run_traced(&["key", "--profile", "stand-in"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(stdout, format!("{}\n", issued[0]));
+    // `status`: OpenRouter's view of the key, as JSON when piped, without the key.
+    let (code, stdout, stderr) = run_traced(&["status", "--profile", "stand-in"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let status = json(&stdout);
+    assert_eq!(status["key"]["usage"], 0.25, "{status}");
+    assert_eq!(status["key"]["limit_remaining"], 9.75);
+    assert_eq!(status["user_id"], "user_standin");
+    assert!(!stdout.contains(&issued[0]));
+    // `logout`: gone, with the reminder that the key still exists on the account.
+    let (code, stdout, stderr) = run_traced(&["logout", "--profile", "stand-in"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(json(&stdout)["removed"], true);
+    assert!(
+        stderr.contains("https://openrouter.ai/settings/keys"),
+        "{stderr}"
+    );
+    assert!(!file.exists() && !dir.join("stand-in.json").exists());
+    // Then: `key` fails with its own exit code and says what to do; `logout` has nothing to do.
+    let (code, stdout, stderr) = command(&env, &["key", "--profile", "stand-in"]);
+    assert_eq!(code, Some(10), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("run `openrouter-pkce login"), "{stderr}");
+    let (code, stdout, stderr) = command(&env, &["logout", "--profile", "stand-in"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(json(&stdout)["removed"], false);
+    assert!(stderr.contains("Nothing is saved"), "{stderr}");
+}
+
+/// `status` tells a rejected key (revoked on the keys page) from an OpenRouter that does not
+/// answer, and `key`/`status` without a saved key exit 10.
+#[test]
+fn status_reports_a_rejected_key_and_an_offline_openrouter() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let (code, _, stderr) = command(&env, &["status"]);
+    assert_eq!(code, Some(10), "{stderr}");
+    login_saving(&env, &stand_in, &["--profile", "work"]);
+    let revoke = Command::new("curl")
+        .args(["-sf", "-X", "POST"])
+        .arg(format!(
+            "{}/_standin/revoke",
+            stand_in.url.trim_end_matches('/')
+        ))
+        .status()
+        .unwrap();
+    assert!(revoke.success());
+    let (code, _, stderr) = command(&env, &["status", "--profile", "work"]);
+    assert_eq!(code, Some(5), "{stderr}");
+    assert!(
+        stderr.contains("the saved key was rejected") && stderr.contains("login"),
+        "{stderr}"
+    );
+    drop(stand_in);
+    let (code, _, stderr) = command(&env, &["status", "--profile", "work"]);
+    assert_eq!(code, Some(6), "{stderr}");
+}
+
+/// Piped, `login` keeps its contract (the key as JSON, nothing saved) unless told `--save`;
+/// on a terminal a stand-in key is still not saved by default; `--no-save` and `--save` win.
+#[test]
+fn what_login_saves_by_default() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let profiles = env.home().join(".local/share/openrouter-pkce/profiles");
+    let cmd = env.with_browser("login", &stand_in.url);
+    let (status, stdout, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    assert_standin_key(&stdout);
+    let saved = std::fs::read_dir(&profiles).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(saved, 0, "a piped login saved its key");
+    let (code, _, stderr) = command(&env, &["login", "--save", "--no-save"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let (code, _, stderr) = command(&env, &["login", "--save", "--output", "k.json"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let (code, _, stderr) = command(&env, &["key", "--profile", "../etc"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--profile"), "{stderr}");
+    if !pty_available() {
+        return;
+    }
+    // On a terminal: a stand-in key is shown, not saved; with --save it is.
+    for (extra, saves) in [("", false), ("--save", true)] {
+        let login = on_pty(
+            &env,
+            &format!(
+                "login --no-browser --callback-scheme http --openrouter-url {} --port 0 --timeout 20 {extra}",
+                stand_in.url
+            ),
+            &[],
+        );
+        let url = login.wait_stdout_match("the URL", url_in);
+        assert_eq!(follow(&url), "200");
+        let (status, out, _) = login.finish();
+        assert!(status.success(), "{out}");
+        assert_eq!(out.contains("key saved in"), saves, "{extra}: {out}");
+        assert_eq!(out.contains("\"key\":"), !saves, "{extra}: {out}");
+    }
+}
+
+/// Against a real Secret Service (gnome-keyring under dbus-run-session, unlocked): the key is
+/// stored in the keyring, where an independent tool (`secret-tool`) finds it, read back by
+/// `key`, and deleted by `logout`; no file holds it.
+#[test]
+fn the_lifecycle_through_a_real_secret_service() {
+    let found = ["dbus-run-session", "gnome-keyring-daemon", "secret-tool"]
+        .iter()
+        .all(|tool| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    if !require(
+        "dbus-run-session, gnome-keyring-daemon and secret-tool (apt-get install dbus gnome-keyring libsecret-tools)",
+        found,
+    ) {
+        return;
+    }
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let out = env.home().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    // One D-Bus session for the whole lifecycle, its keyring unlocked with a throwaway password.
+    let script = format!(
+        r#"set -u
+echo -n throwaway | gnome-keyring-daemon --unlock --components=secrets > /dev/null
+"{bin}" login --save --profile kr --openrouter-url "{url}" --port 0 --timeout 20 > "{out}/login.json" 2> "{out}/login.err"
+echo $? > "{out}/login.rc"
+secret-tool lookup service openrouter-pkce username kr > "{out}/lookup.txt"
+"{bin}" key --profile kr > "{out}/key.txt"
+"{bin}" logout --profile kr > "{out}/logout.json" 2> "{out}/logout.err"
+secret-tool lookup service openrouter-pkce username kr > "{out}/after.txt"
+echo $? > "{out}/after.rc"
+"{bin}" key --profile kr > /dev/null 2>&1
+echo $? > "{out}/key-after.rc"
+"#,
+        bin = BIN,
+        url = stand_in.url,
+        out = out.display(),
+    );
+    let mut cmd = env.command();
+    let cmd = {
+        let mut session = Command::new("dbus-run-session");
+        session
+            .args(["--", "sh", "-c", &script])
+            .env_clear()
+            .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .env("BROWSER", env.browser_script());
+        cmd = session;
+        cmd
+    };
+    let (status, _, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
+    assert_eq!(read("login.rc").trim(), "0", "{}", read("login.err"));
+    let saved = json(&read("login.json"));
+    assert_eq!(
+        saved["storage"]["kind"],
+        "keyring",
+        "{saved} {}",
+        read("login.err")
+    );
+    let issued = issued_keys(&stand_in);
+    assert_eq!(issued.len(), 1);
+    assert_eq!(
+        read("lookup.txt").trim(),
+        issued[0],
+        "secret-tool found another secret"
+    );
+    assert_eq!(read("key.txt").trim(), issued[0]);
+    assert!(
+        !env.home()
+            .join(".local/share/openrouter-pkce/profiles/kr.key")
+            .exists(),
+        "a keyring save left a key file"
+    );
+    assert_eq!(json(&read("logout.json"))["removed"], true);
+    assert!(read("logout.err").contains("system keyring"));
+    assert!(
+        read("after.txt").is_empty(),
+        "still in the keyring after logout"
+    );
+    assert_ne!(read("after.rc").trim(), "0");
+    assert_eq!(read("key-after.rc").trim(), "10");
+}
