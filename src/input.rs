@@ -66,9 +66,21 @@ pub fn parse_openrouter_url(raw: &str) -> Result<Url> {
     Ok(url)
 }
 
-/// Validates `--callback-url`: https, or http to a loopback host.
+/// Validates `--callback-url` by OpenRouter's documented rule: https URLs, and localhost or
+/// 127.0.0.1 URLs on any port (not [::1], not the rest of 127.0.0.0/8: OpenRouter would refuse
+/// them after the management key was spent on the request).
 pub fn parse_callback_url(raw: &str) -> Result<Url> {
-    parse_http_url("--callback-url", raw)
+    let url = Url::parse(raw)
+        .map_err(|e| Error::bad_input("--callback-url", format!("an absolute URL ({e})")))?;
+    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1"));
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if local => Ok(url),
+        _ => Err(Error::bad_input(
+            "--callback-url",
+            "an https URL, or http://localhost or http://127.0.0.1 on any port (what OpenRouter accepts)",
+        )),
+    }
 }
 
 /// Validates `--limit`: a finite number of credits, zero or more.
@@ -174,6 +186,40 @@ pub fn value_openrouter_url(raw: &str) -> std::result::Result<Url, String> {
 /// clap parser for `--callback-url`.
 pub fn value_callback_url(raw: &str) -> std::result::Result<Url, String> {
     parse_callback_url(raw).map_err(expected_only)
+}
+
+/// Validates `--app-name`: printable text of at most 100 characters (it becomes a header).
+pub fn parse_app_name(raw: &str) -> Result<String> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(|c| c.is_control()) {
+        return Err(Error::bad_input(
+            "--app-name",
+            "1 to 100 printable characters (no newlines)",
+        ));
+    }
+    if !name.is_ascii() {
+        return Err(Error::bad_input(
+            "--app-name",
+            "ASCII text (it is sent as an HTTP header)",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// clap parser for `--app-name`.
+pub fn value_app_name(raw: &str) -> std::result::Result<String, String> {
+    parse_app_name(raw).map_err(expected_only)
+}
+
+/// clap parser for `--app-url`: an absolute http(s) URL (sent as HTTP-Referer).
+pub fn value_app_url(raw: &str) -> std::result::Result<Url, String> {
+    match Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.password().is_none() => Ok(url),
+        _ => Err(expected_only(Error::bad_input(
+            "--app-url",
+            "an absolute http(s) URL without credentials, e.g. https://myapp.example",
+        ))),
+    }
 }
 
 /// clap parser for `--limit`.

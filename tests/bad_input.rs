@@ -62,6 +62,15 @@ fn create_code_rejects_each_bad_field_before_sending() {
         (&["--workspace-id", "not-a-uuid"], "--workspace-id"),
         (&["--port", "0"], "--port"),
         (&["--port", "70000"], "--port"),
+        // OpenRouter's rule is https, or localhost/127.0.0.1: not [::1], not 127.0.0.2.
+        (
+            &["--callback-url", "http://[::1]:3000/cb"],
+            "--callback-url",
+        ),
+        (
+            &["--callback-url", "http://127.0.0.2:3000/cb"],
+            "--callback-url",
+        ),
     ];
     for (extra, field) in cases {
         let mut args = vec!["create-code", "--openrouter-url", &url];
@@ -109,7 +118,7 @@ fn exchange_rejects_bad_bundles_before_sending() {
         &env,
         &stand_in,
         &args,
-        Some(r#"{"code":"abc"}"#),
+        Some(r#"{"code":"abc","code_challenge_method":"S256"}"#),
         "code_verifier",
     );
     assert_refused(

@@ -567,3 +567,30 @@ async fn the_page_of_an_exchanging_flow_says_what_became_of_the_key() {
     assert_eq!(status["status"], "failed");
     assert_eq!(status["error"]["code"], "refused");
 }
+
+/// OpenRouter's `/auth` has no expiry parameter, so a flow asking for one is refused (a person
+/// would believe their key expires when it never does); `limit` goes on the URL.
+#[tokio::test]
+async fn expires_at_is_refused_and_limit_is_sent() {
+    let s = service().await;
+    let (status, json) = create(
+        &s,
+        r#"{"exchange":false,"expires_at":"2099-01-01T00:00:00Z"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    let message = json["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("expires_at") && message.contains("create-code"),
+        "{message}"
+    );
+    assert_eq!(s.pending(), 0);
+    let (status, json) = create(&s, r#"{"exchange":false,"limit":5}"#).await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    let url = url::Url::parse(json["authorize_url"].as_str().unwrap()).unwrap();
+    assert!(
+        url.query_pairs().any(|(k, v)| k == "limit" && v == "5"),
+        "{url}"
+    );
+    assert!(url.query_pairs().all(|(k, _)| k != "expires_at"), "{url}");
+}

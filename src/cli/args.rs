@@ -41,6 +41,8 @@ const ENVIRONMENT: &str = "\
 Environment:
   OPENROUTER_PKCE_URL  OpenRouter's base URL (as --openrouter-url)
   OPENROUTER_API_KEY   the management key for create-code (as --api-key)
+  OPENROUTER_PKCE_APP_NAME, OPENROUTER_PKCE_APP_URL
+                       your app's name and URL for OpenRouter (as --app-name, --app-url)
   BROWSER              the browser command to open the consent page with
   NO_COLOR             no colour on stderr (CLICOLOR=0 too; CLICOLOR_FORCE=1 forces it)
   RUST_LOG             log filter, e.g. RUST_LOG=openrouter_pkce=debug
@@ -252,12 +254,18 @@ pub struct ServiceStatusArgs {
     pub port: Option<u16>,
 }
 
-/// Where OpenRouter is.
+/// Where OpenRouter is, and who is asking.
 #[derive(Debug, Args, Clone)]
 pub struct OpenRouterArgs {
     /// OpenRouter's base URL (https; http only for a loopback host).
     #[arg(long, env = "OPENROUTER_PKCE_URL", default_value = defaults::OPENROUTER_URL, value_parser = input::value_openrouter_url)]
     pub openrouter_url: Url,
+    /// Your app's name, sent to OpenRouter as X-OpenRouter-Title (app attribution).
+    #[arg(long, env = "OPENROUTER_PKCE_APP_NAME", value_name = "NAME", value_parser = input::value_app_name)]
+    pub app_name: Option<String>,
+    /// Your app's URL, sent to OpenRouter as HTTP-Referer (app attribution).
+    #[arg(long, env = "OPENROUTER_PKCE_APP_URL", value_name = "URL", value_parser = input::value_app_url)]
+    pub app_url: Option<Url>,
 }
 
 /// How callback URLs look and which certificate serves them (one-shot and service alike).
@@ -305,6 +313,12 @@ pub struct CallbackArgs {
     /// their own UI; see the README for the events.
     #[arg(long)]
     pub events: bool,
+    /// Credit limit for the key, shown on OpenRouter's consent page (finite, 0 or more).
+    #[arg(long, allow_hyphen_values = true, value_parser = input::value_limit)]
+    pub limit: Option<f64>,
+    /// With --headless: a label for the key (at most 100 characters).
+    #[arg(long, requires = "headless", value_parser = input::value_key_label)]
+    pub key_label: Option<String>,
 }
 
 /// `authorize` flags.
@@ -426,6 +440,10 @@ pub struct MockServerArgs {
     /// The management key create-code accepts.
     #[arg(long, default_value = crate::openrouter::standin::DEFAULT_MANAGEMENT_KEY, hide_default_value = true)]
     pub management_key: ApiKey,
+    /// Send `state` back on the redirect. OpenRouter does not document it, so it is off by
+    /// default: an app must not come to depend on it.
+    #[arg(long)]
+    pub echo_state: bool,
 }
 
 /// `demo` flags.

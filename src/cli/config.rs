@@ -121,6 +121,10 @@ pub struct LoginConfig {
     pub headless: bool,
     /// `login --output`.
     pub output: Option<PathBuf>,
+    /// `--limit`, sent on `/auth`.
+    pub limit: Option<f64>,
+    /// `--key-label` (headless).
+    pub key_label: Option<String>,
     /// `--save` / `--no-save` / neither.
     pub save: Option<bool>,
     /// `--profile`, checked.
@@ -205,6 +209,9 @@ pub enum ServiceVerb {
 impl Config {
     /// Builds the command's configuration from the parsed arguments.
     pub fn from_cli(cli: Cli) -> Result<Self> {
+        if let Some(app) = app_attribution(&cli) {
+            crate::openrouter::set_attribution(app);
+        }
         Ok(match cli.command {
             Command::Authorize(a) => Config::Login(login_config(
                 false,
@@ -297,6 +304,7 @@ impl Config {
                     fail_status: a.fail_status,
                     exchange_delay: Duration::from_millis(a.exchange_delay_ms),
                     management_key: a.management_key,
+                    echo_state: a.echo_state,
                 },
             },
             Command::Demo(a) => Config::Demo {
@@ -305,6 +313,22 @@ impl Config {
             },
         })
     }
+}
+
+/// `--app-name`/`--app-url` of the commands that talk to OpenRouter's API.
+fn app_attribution(cli: &Cli) -> Option<crate::openrouter::AppAttribution> {
+    let args = match &cli.command {
+        Command::Login(a) => &a.openrouter,
+        Command::Authorize(a) => &a.openrouter,
+        Command::Exchange(a) => &a.openrouter,
+        Command::CreateCode(a) => &a.openrouter,
+        Command::Serve(a) => &a.openrouter,
+        _ => return None,
+    };
+    Some(crate::openrouter::AppAttribution {
+        name: args.app_name.clone(),
+        url: args.app_url.as_ref().map(Url::to_string),
+    })
 }
 
 /// Whether stderr carries `--events` instead of prose.
@@ -360,6 +384,8 @@ fn login_config(
         },
         headless: args.headless,
         output,
+        limit: args.limit,
+        key_label: args.key_label,
         save: None,
         profile: None,
     })

@@ -60,6 +60,7 @@ pub async fn login(config: LoginConfig) -> Result<()> {
                     exchange: config.exchange,
                     scheme: CallbackScheme::Https,
                     host: config.listener.host,
+                    limit: config.limit,
                 };
                 driver::run(&service, spec, config.presenter, deadline, &progress).await?
             }
@@ -75,6 +76,7 @@ pub async fn login(config: LoginConfig) -> Result<()> {
                     exchange: config.exchange,
                     scheme,
                     host: config.listener.host,
+                    limit: config.limit,
                 };
                 let options = LocalOptions {
                     openrouter: openrouter.clone(),
@@ -158,7 +160,13 @@ fn refuse_unhonoured_flags(config: &LoginConfig, port: u16) -> Result<()> {
 /// OpenRouter's headless flow, then the exchange for `login`.
 async fn headless(config: &LoginConfig, openrouter: &Url) -> Result<FlowResult> {
     let client = config.exchange.then(|| build_client(openrouter.clone()));
-    let bundle = crate::flow::headless::authorize(openrouter, config.timeout).await?;
+    let bundle = crate::flow::headless::authorize(
+        openrouter,
+        config.timeout,
+        config.limit,
+        config.key_label.as_deref(),
+    )
+    .await?;
     match client {
         Some(client) => Ok(FlowResult::Key(client.await?.exchange(&bundle).await?)),
         None => Ok(FlowResult::Bundle(bundle)),
@@ -201,7 +209,7 @@ pub async fn exchange(config: ExchangeConfig) -> Result<()> {
         Some((code, verifier, method)) => {
             let code = crate::secret::AuthCode::new(code.secret().trim());
             let verifier = crate::secret::CodeVerifier::new(verifier.secret().trim());
-            CodeBundle::new(code, verifier, method, None).map_err(|e| match e {
+            CodeBundle::new(code, Some(verifier), Some(method), None).map_err(|e| match e {
                 Error::BadInput {
                     field: "code",
                     expected,
@@ -271,8 +279,8 @@ pub async fn create_code(config: CreateCodeConfig) -> Result<()> {
         .await?;
     let bundle = CodeBundle::new(
         created.id,
-        verifier,
-        config.method,
+        Some(verifier),
+        Some(config.method),
         Some(request.callback_url),
     )?;
     print_json(&bundle)
@@ -304,6 +312,7 @@ pub async fn demo(port: u16, config_dir: PathBuf) -> Result<()> {
         exchange: true,
         scheme: CallbackScheme::Https,
         host: CallbackHost::Localhost,
+        limit: None,
     };
     let deadline = Deadline::after(options.timeout);
     let progress = Progress::new(true);

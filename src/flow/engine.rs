@@ -215,12 +215,8 @@ impl Engine {
     }
 
     /// Starts a flow: registers its callback, records it, and spawns the task that awaits the
-    /// callback and exchanges the code. `hints` are appended to the authorize URL.
-    pub fn start(
-        &self,
-        spec: FlowSpec,
-        hints: &[(&str, String)],
-    ) -> std::result::Result<StartedFlow, StartRefused> {
+    /// callback and exchanges the code.
+    pub fn start(&self, spec: FlowSpec) -> std::result::Result<StartedFlow, StartRefused> {
         if *self.inner.stopping.borrow() {
             return Err(StartRefused::Stopping);
         }
@@ -230,10 +226,10 @@ impl Engine {
             port: self.inner.config.port,
         };
         let mut flow = Flow::new(&self.inner.config.openrouter, &base);
-        for (name, value) in hints {
+        if let Some(limit) = spec.limit {
             flow.authorize_url
                 .query_pairs_mut()
-                .append_pair(name, value);
+                .append_pair("limit", &limit.to_string());
         }
         let authorize_url = flow.authorize_url.clone();
         let (nonce, state, awaiting) = flow.into_parts();

@@ -11,11 +11,24 @@ use crate::openrouter::{CodeBundle, authorize_url};
 use crate::pkce::{self, ChallengeMethod};
 use crate::secret::AuthCode;
 
-/// Prints the URL, reads the code from stdin, and returns the bundle.
-pub async fn authorize(openrouter: &Url, timeout: Duration) -> Result<CodeBundle> {
+/// Prints the URL, reads the code from stdin, and returns the bundle. `limit` and
+/// `key_label` go on the URL, as OpenRouter's guide shows for this flow.
+pub async fn authorize(
+    openrouter: &Url,
+    timeout: Duration,
+    limit: Option<f64>,
+    key_label: Option<&str>,
+) -> Result<CodeBundle> {
     let verifier = pkce::new_verifier();
     let challenge = pkce::challenge(&verifier, ChallengeMethod::S256);
-    let url = authorize_url(openrouter, None, &challenge, ChallengeMethod::S256, None);
+    let mut url = authorize_url(openrouter, None, &challenge, ChallengeMethod::S256, None);
+    if let Some(limit) = limit {
+        url.query_pairs_mut()
+            .append_pair("limit", &limit.to_string());
+    }
+    if let Some(label) = key_label {
+        url.query_pairs_mut().append_pair("key_label", label);
+    }
     if crate::ui::events() {
         crate::ui::emit(&crate::ui::events::Event::AuthorizeUrl {
             url: url.as_str(),
@@ -43,5 +56,5 @@ pub async fn authorize(openrouter: &Url, timeout: Duration) -> Result<CodeBundle
         () = tokio::time::sleep(timeout) => return Err(Error::TimedOut { seconds: timeout.as_secs() }),
         () = crate::sys::signal::interrupted() => return Err(Error::Interrupted),
     };
-    CodeBundle::new(code, verifier, ChallengeMethod::S256, None)
+    CodeBundle::new(code, Some(verifier), Some(ChallengeMethod::S256), None)
 }

@@ -170,15 +170,12 @@ impl FlowHost for LocalHost {
                 .map_err(|e| Error::internal("checking OpenRouter", e))??,
             None => self.engine.check_reachable().await?,
         }
-        let started = self
-            .engine
-            .start(spec, &[])
-            .map_err(|refused| match refused {
-                StartRefused::Stopping => Error::ServiceStopping,
-                StartRefused::TooMany(n) => {
-                    Error::internal("starting the login", format!("{n} already pending"))
-                }
-            })?;
+        let started = self.engine.start(spec).map_err(|refused| match refused {
+            StartRefused::Stopping => Error::ServiceStopping,
+            StartRefused::TooMany(n) => {
+                Error::internal("starting the login", format!("{n} already pending"))
+            }
+        })?;
         if spec.exchange {
             self.engine.warm_up();
         }

@@ -159,8 +159,8 @@ impl AwaitingCode {
     pub fn into_bundle(self, code: AuthCode) -> CodeBundle {
         CodeBundle {
             code,
-            code_verifier: self.verifier,
-            code_challenge_method: ChallengeMethod::S256,
+            code_verifier: Some(self.verifier),
+            code_challenge_method: Some(ChallengeMethod::S256),
             callback_url: Some(self.callback_url.to_string()),
         }
     }
@@ -176,6 +176,8 @@ pub struct FlowSpec {
     pub scheme: CallbackScheme,
     /// The callback URL's host name.
     pub host: CallbackHost,
+    /// A credit limit for the key, sent on OpenRouter's `/auth` (as OpenRouter's SDK does).
+    pub limit: Option<f64>,
 }
 
 /// The step a running login is at.

@@ -57,10 +57,12 @@ pub fn authorize_url(
 pub struct CodeBundle {
     /// The single-use authorization code.
     pub code: AuthCode,
-    /// The verifier whose challenge was sent with the authorize request.
-    pub code_verifier: CodeVerifier,
-    /// How the challenge was derived.
-    pub code_challenge_method: ChallengeMethod,
+    /// The verifier whose challenge was sent with the authorize request; `None` for a code
+    /// made without a challenge.
+    pub code_verifier: Option<CodeVerifier>,
+    /// How the challenge was derived; `None` (sent as no method at all, never guessed) for a
+    /// code made without one.
+    pub code_challenge_method: Option<ChallengeMethod>,
     /// The callback URL the code was issued for, where known.
     pub callback_url: Option<String>,
 }
@@ -69,6 +71,7 @@ pub struct CodeBundle {
 struct CodeBundleJson<'a> {
     #[serde(borrow)]
     code: Option<std::borrow::Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     code_verifier: Option<std::borrow::Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     code_challenge_method: Option<std::borrow::Cow<'a, str>>,
@@ -81,8 +84,8 @@ impl Serialize for CodeBundle {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         CodeBundleJson {
             code: Some(self.code.secret().into()),
-            code_verifier: Some(self.code_verifier.secret().into()),
-            code_challenge_method: Some(self.code_challenge_method.as_str().into()),
+            code_verifier: self.code_verifier.as_ref().map(|v| v.secret().into()),
+            code_challenge_method: self.code_challenge_method.map(|m| m.as_str().into()),
             callback_url: self.callback_url.as_deref().map(Into::into),
         }
         .serialize(serializer)
@@ -97,17 +100,16 @@ impl<'a> TryFrom<CodeBundleJson<'a>> for CodeBundle {
             .code
             .filter(|c| !c.trim().is_empty())
             .ok_or_else(|| Error::bad_input("code", "a non-empty string in the code bundle"))?;
-        let verifier = json
-            .code_verifier
-            .ok_or_else(|| Error::bad_input("code_verifier", "a string in the code bundle"))?;
         let method = match json.code_challenge_method.as_deref() {
-            None => ChallengeMethod::S256,
-            Some(m) => ChallengeMethod::parse(m)
-                .ok_or_else(|| Error::bad_input("code_challenge_method", "S256 or plain"))?,
+            None => None,
+            Some(m) => Some(
+                ChallengeMethod::parse(m)
+                    .ok_or_else(|| Error::bad_input("code_challenge_method", "S256 or plain"))?,
+            ),
         };
         Self::new(
             AuthCode::new(code.trim()),
-            CodeVerifier::new(verifier.trim()),
+            json.code_verifier.map(|v| CodeVerifier::new(v.trim())),
             method,
             json.callback_url.map(|c| c.into_owned()),
         )
@@ -137,21 +139,31 @@ impl CodeBundle {
         Self::try_from(json)
     }
 
-    /// Builds a bundle, checking the verifier has RFC 7636's form.
+    /// Builds a bundle, checking the verifier has RFC 7636's form. A method needs a verifier;
+    /// a bundle with neither is a code made without a challenge.
     pub fn new(
         code: AuthCode,
-        code_verifier: CodeVerifier,
-        code_challenge_method: ChallengeMethod,
+        code_verifier: Option<CodeVerifier>,
+        code_challenge_method: Option<ChallengeMethod>,
         callback_url: Option<String>,
     ) -> Result<Self> {
         if code.secret().is_empty() {
             return Err(Error::bad_input("code", "a non-empty string"));
         }
-        if !crate::pkce::is_valid_verifier(code_verifier.secret()) {
-            return Err(Error::bad_input(
-                "code_verifier",
-                "43-128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)",
-            ));
+        match &code_verifier {
+            None if code_challenge_method.is_some() => {
+                return Err(Error::bad_input(
+                    "code_verifier",
+                    "a string in the code bundle (it names a code_challenge_method)",
+                ));
+            }
+            Some(v) if !crate::pkce::is_valid_verifier(v.secret()) => {
+                return Err(Error::bad_input(
+                    "code_verifier",
+                    "43-128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)",
+                ));
+            }
+            _ => {}
         }
         Ok(Self {
             code,
@@ -247,9 +259,9 @@ pub struct CreatedCode {
     /// The app the code belongs to.
     #[serde(default)]
     pub app_id: Option<serde_json::Value>,
-    /// When the code was created.
+    /// When the code was created (kept as sent: nothing here depends on its form).
     #[serde(default)]
-    pub created_at: Option<String>,
+    pub created_at: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -265,6 +277,61 @@ struct ErrorReply {
 #[derive(Deserialize)]
 struct ErrorBody {
     message: String,
+    /// More detail OpenRouter may add (a provider's error, the field at fault).
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
+}
+
+/// Which failures a POST may retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Only failures that cannot have reached OpenRouter's handler (connect errors) and
+    /// gateway errors (502/503/504): the exchange redeems a single-use code.
+    Narrow,
+    /// Also every 5xx, 408, 409 ("try again later") and 429: create-code redeems nothing,
+    /// so asking again is safe.
+    Idempotent,
+}
+
+impl Retry {
+    fn allows(self, status: u16) -> bool {
+        match self {
+            Retry::Narrow => matches!(status, 502..=504),
+            Retry::Idempotent => matches!(status, 408 | 409 | 429 | 500..=599),
+        }
+    }
+}
+
+/// Who is asking, for OpenRouter's app attribution (`X-OpenRouter-Title`, `HTTP-Referer`).
+#[derive(Debug, Clone, Default)]
+pub struct AppAttribution {
+    /// The app's name.
+    pub name: Option<String>,
+    /// The app's URL.
+    pub url: Option<String>,
+}
+
+static ATTRIBUTION: std::sync::OnceLock<AppAttribution> = std::sync::OnceLock::new();
+
+/// Sets the app attribution every OpenRouter client of this process sends (once, at start).
+pub fn set_attribution(app: AppAttribution) {
+    let _ = ATTRIBUTION.set(app);
+}
+
+/// The attribution headers, built from what [`set_attribution`] was given.
+fn attribution_headers() -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let Some(app) = ATTRIBUTION.get() else {
+        return headers;
+    };
+    // The values were checked when parsed (printable, bounded), so they are header values.
+    if let Some(name) = app.name.as_deref().and_then(|n| n.parse().ok()) {
+        headers.insert("X-OpenRouter-Title", name);
+    }
+    if let Some(url) = app.url.as_deref().and_then(|u| u.parse().ok()) {
+        headers.insert(reqwest::header::REFERER, url);
+    }
+    headers
 }
 
 /// An HTTP client for one OpenRouter base URL: rustls, no redirects, bounded retries.
@@ -280,6 +347,7 @@ impl OpenRouterClient {
         // Blocking (reads the TLS roots): callers build it off the async threads.
         let http = crate::sys::http::client_builder()
             .timeout(Duration::from_secs(30))
+            .default_headers(attribution_headers())
             .build()
             .map_err(|e| Error::internal("building the HTTP client", e))?;
         Ok(Self { http, base })
@@ -373,14 +441,22 @@ impl OpenRouterClient {
 
     /// `POST /api/v1/auth/keys`: redeems the code for an API key.
     pub async fn exchange(&self, bundle: &CodeBundle) -> Result<KeyResponse> {
-        let body = serde_json::json!({
-            "code": bundle.code.secret(),
-            "code_verifier": bundle.code_verifier.secret(),
-            "code_challenge_method": bundle.code_challenge_method.as_str(),
-        });
-        let secrets = [bundle.code.secret(), bundle.code_verifier.secret()];
+        // Only what the bundle has: no method is sent as no method, never as a guess.
+        let mut body = serde_json::json!({ "code": bundle.code.secret() });
+        if let Some(verifier) = &bundle.code_verifier {
+            body["code_verifier"] = verifier.secret().into();
+        }
+        if let Some(method) = bundle.code_challenge_method {
+            body["code_challenge_method"] = method.as_str().into();
+        }
+        let verifier = bundle
+            .code_verifier
+            .as_ref()
+            .map(|v| v.secret())
+            .unwrap_or_default();
+        let secrets = [bundle.code.secret(), verifier];
         let (status, text) = self
-            .post("api/v1/auth/keys", &body, None, &secrets)
+            .post("api/v1/auth/keys", &body, None, &secrets, Retry::Narrow)
             .await
             .map_err(|e| match e {
                 Error::Refused { status, message } if status == 400 || status == 403 => {
@@ -419,6 +495,7 @@ impl OpenRouterClient {
                 &body,
                 Some(management_key),
                 &secrets,
+                Retry::Idempotent,
             )
             .await
             .map_err(|e| match e {
@@ -434,6 +511,14 @@ impl OpenRouterClient {
             })?;
         let reply: CreatedCodeReply = serde_json::from_str(&text)
             .map_err(|e| bad_reply("create-code", status, &text, &secrets, e))?;
+        if reply.data.id.secret().trim().is_empty() {
+            return Err(Error::BadReply {
+                what: "create-code",
+                status,
+                excerpt: excerpt(&text, &secrets),
+                source: "data.id is empty".into(),
+            });
+        }
         Ok(reply.data)
     }
 
@@ -444,6 +529,7 @@ impl OpenRouterClient {
         body: &serde_json::Value,
         bearer: Option<&ApiKey>,
         secrets: &[&str],
+        retry: Retry,
     ) -> Result<(u16, String)> {
         let url = self
             .base
@@ -472,7 +558,7 @@ impl OpenRouterClient {
                     if status.is_success() {
                         return Ok((status.as_u16(), text));
                     }
-                    let retryable = matches!(status.as_u16(), 502..=504);
+                    let retryable = retry.allows(status.as_u16());
                     let error = status_error(status.as_u16(), &text, secrets);
                     if !retryable {
                         return Err(error);
@@ -638,7 +724,16 @@ fn bad_reply(
 /// The error for a non-success status, keeping OpenRouter's message or a quote of the body.
 fn status_error(status: u16, body: &str, secrets: &[&str]) -> Error {
     let message = match serde_json::from_str::<ErrorReply>(body) {
-        Ok(reply) => excerpt(&reply.error.message, secrets),
+        Ok(reply) => {
+            // The metadata carries the detail (which field, the provider's own message).
+            let detail = reply
+                .error
+                .metadata
+                .filter(|m| !m.is_null() && m.as_object().is_none_or(|o| !o.is_empty()))
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default();
+            excerpt(&format!("{}{detail}", reply.error.message), secrets)
+        }
         Err(_) => excerpt(body, secrets),
     };
     match status {
@@ -694,8 +789,8 @@ mod tests {
     fn code_bundle_round_trips() {
         let bundle = CodeBundle::new(
             AuthCode::new("code-1"),
-            verifier(),
-            ChallengeMethod::Plain,
+            Some(verifier()),
+            Some(ChallengeMethod::Plain),
             Some("https://localhost:3000/callback".into()),
         )
         .unwrap();
@@ -706,7 +801,7 @@ mod tests {
         assert_eq!(json["callback_url"], "https://localhost:3000/callback");
         let back = CodeBundle::from_json(&bundle.to_json()).unwrap();
         assert_eq!(back.code.secret(), "code-1");
-        assert_eq!(back.code_challenge_method, ChallengeMethod::Plain);
+        assert_eq!(back.code_challenge_method, Some(ChallengeMethod::Plain));
     }
 
     fn bad_field(text: &str) -> &'static str {
@@ -722,7 +817,21 @@ mod tests {
         assert_eq!(bad_field("[1,2]"), "code bundle");
         assert_eq!(bad_field(r#"{"code_verifier":"x"}"#), "code");
         assert_eq!(bad_field(r#"{"code":"","code_verifier":"x"}"#), "code");
-        assert_eq!(bad_field(r#"{"code":"c"}"#), "code_verifier");
+        assert_eq!(
+            bad_field(r#"{"code":"c","code_challenge_method":"S256"}"#),
+            "code_verifier",
+            "a method needs its verifier"
+        );
+        // A code made without a challenge: neither, and no method is guessed for it.
+        let bare = CodeBundle::from_json(r#"{"code":"c"}"#).unwrap();
+        assert!(bare.code_verifier.is_none() && bare.code_challenge_method.is_none());
+        let v = verifier();
+        let no_method = CodeBundle::from_json(&format!(
+            r#"{{"code":"c","code_verifier":"{}"}}"#,
+            v.secret()
+        ))
+        .unwrap();
+        assert_eq!(no_method.code_challenge_method, None, "not S256 by default");
         assert_eq!(
             bad_field(r#"{"code":"c","code_verifier":"short"}"#),
             "code_verifier"

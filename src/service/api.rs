@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::ErrorKind;
 use crate::flow::scheme::SchemeChoice;
 use crate::flow::{CallbackHost, FlowResult, Stage};
 
@@ -36,7 +36,7 @@ pub struct CreateFlowRequest {
     /// Credit limit hint for the key (finite, 0 or more), shown on OpenRouter's page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<f64>,
-    /// Key expiry hint (RFC 3339, in the future).
+    /// Refused: OpenRouter's `/auth` takes no expiry (only create-code's request has one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
     /// The callback URL's scheme, or `auto` (default: the service's `--callback-scheme`).
@@ -64,19 +64,13 @@ impl CreateFlowRequest {
         {
             return Err("limit: expected a finite number of credits, 0 or more".into());
         }
-        let expires_at = match &request.expires_at {
-            None => None,
-            Some(raw) => Some(
-                crate::input::parse_expires_at(raw, now).map_err(|e| match e {
-                    Error::BadInput { expected, .. } => format!("expires_at: expected {expected}"),
-                    other => other.to_string(),
-                })?,
-            ),
-        };
-        Ok(Self {
-            expires_at,
-            ..request
-        })
+        if request.expires_at.is_some() {
+            // OpenRouter's /auth has no such parameter: a person would believe their key
+            // expires when it never does.
+            return Err("expires_at: honoured only by create-code (OpenRouter's /auth takes no expiry); leave it out".into());
+        }
+        let _ = now;
+        Ok(request)
     }
 }
 

@@ -283,6 +283,7 @@ impl FlowHost for ServiceClient {
             // `auto`: whatever the service's own --callback-scheme says.
             callback_scheme: (self.scheme != SchemeChoice::Auto).then_some(self.scheme),
             callback_host: Some(spec.host),
+            limit: spec.limit,
             openrouter_url: Some(self.openrouter.clone()),
             ..CreateFlowRequest::default()
         };

@@ -184,19 +184,12 @@ impl Service {
             exchange: request.exchange,
             scheme: resolved.scheme,
             host: request.callback_host.unwrap_or(config.host),
+            limit: request.limit,
         };
-        // Hints for OpenRouter's consent page about the key the app wants.
-        let mut hints = Vec::new();
-        if let Some(limit) = request.limit {
-            hints.push(("limit", limit.to_string()));
-        }
-        if let Some(expires) = &request.expires_at {
-            hints.push(("expires_at", expires.clone()));
-        }
         let started = self
             .inner
             .engine
-            .start(spec, &hints)
+            .start(spec)
             .map_err(|refused| match refused {
                 StartRefused::Stopping => ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
