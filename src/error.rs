@@ -115,7 +115,7 @@ pub enum Error {
         message: String,
     },
     /// No key is saved for the profile (`key`, `status`).
-    #[error("no key is saved for profile {profile}: run `openrouter-pkce login`{}", if profile == "default" { String::new() } else { format!(" --profile {profile}") })]
+    #[error("no key is saved for profile {profile}: run `openrouter-pkce login{}`", if profile == "default" { String::new() } else { format!(" --save --profile {profile}") })]
     NotLoggedIn {
         /// The profile asked for.
         profile: String,
@@ -305,24 +305,46 @@ pub fn sanitize(text: &str, secrets: &[&str]) -> String {
     let mut plain = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ parameters final-byte; other escapes: ESC and one character.
-            if chars.next_if_eq(&'[').is_some() {
+        // The whole of a terminal sequence goes, not just its introducer: CSI (ESC [ or
+        // U+009B) up to its final byte; OSC, DCS, SOS, PM, APC (ESC ] P X ^ _, or U+009D,
+        // U+0090, U+0098, U+009E, U+009F) up to BEL or the string terminator; any other
+        // escape with its one character.
+        let introducer = match c {
+            '\u{1b}' => match chars.next() {
+                Some('[') => Some(true),
+                Some(']' | 'P' | 'X' | '^' | '_') => Some(false),
+                _ => None,
+            },
+            '\u{9b}' => Some(true),
+            '\u{9d}' | '\u{90}' | '\u{98}' | '\u{9e}' | '\u{9f}' => Some(false),
+            _ => {
+                let format = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+                if !(c.is_control() || format) {
+                    plain.push(c);
+                }
+                continue;
+            }
+        };
+        match introducer {
+            Some(true) => {
                 for p in chars.by_ref() {
                     if ('\u{40}'..='\u{7e}').contains(&p) {
                         break;
                     }
                 }
-            } else {
-                chars.next();
             }
-            continue;
+            Some(false) => {
+                while let Some(p) = chars.next() {
+                    if p == '\u{7}' || p == '\u{9c}' {
+                        break;
+                    }
+                    if p == '\u{1b}' && chars.next_if_eq(&'\\').is_some() {
+                        break;
+                    }
+                }
+            }
+            None => {}
         }
-        let format = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        if c.is_control() || format {
-            continue;
-        }
-        plain.push(c);
     }
     let bytes = plain.as_bytes();
     let mut hidden = vec![false; bytes.len()];
@@ -516,6 +538,9 @@ mod tests {
         }
         let tricks = "\u{1b}[2J\u{1b}[H\u{1b}[32mLogin OK\u{202e}evil\u{202c}\u{7}";
         assert_eq!(sanitize(tricks, &[]), "Login OKevil");
+        // Whole OSC/DCS strings go (a window title, a hyperlink), by ESC or C1 introducer.
+        let osc = "a\u{1b}]0;PWNED-TITLE\u{7}b\u{1b}]8;;http://evil/\u{1b}\\c\u{9d}0;T\u{9c}d\u{9b}31me\u{1b}Pq#0\u{1b}\\f";
+        assert_eq!(sanitize(osc, &[]), "abcdef");
     }
 
     #[test]

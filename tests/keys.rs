@@ -48,7 +48,7 @@ fn the_lifecycle_through_the_file_fallback() {
     );
     assert_eq!(saved["storage"]["kind"], "file", "{saved}");
     assert!(
-        stderr.contains("No system keyring answered"),
+        stderr.contains("Not in the system keyring"),
         "the fallback is not said: {stderr}"
     );
     let file = std::path::PathBuf::from(saved["storage"]["path"].as_str().unwrap());
@@ -93,7 +93,13 @@ fn the_lifecycle_through_the_file_fallback() {
     assert_eq!(status["key"]["limit_remaining"], 9.75);
     assert_eq!(status["user_id"], "user_standin");
     assert!(!stdout.contains(&issued[0]));
-    // `logout`: gone, with the reminder that the key still exists on the account.
+    // `logout`: gone, with the reminder that the key still exists on the account (for a key
+    // from the real OpenRouter; a stand-in's exists nowhere).
+    let meta_path = dir.join("stand-in.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    meta["openrouter_url"] = "https://openrouter.ai/".into();
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
     let (code, stdout, stderr) = run_traced(&["logout", "--profile", "stand-in"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(json(&stdout)["removed"], true);
@@ -215,6 +221,8 @@ echo -n throwaway | gnome-keyring-daemon --unlock --components=secrets > /dev/nu
 echo $? > "{out}/login.rc"
 secret-tool lookup service openrouter-pkce username kr > "{out}/lookup.txt"
 "{bin}" key --profile kr > "{out}/key.txt"
+mkdir -m 700 "{out}/nobus"
+env -u DBUS_SESSION_BUS_ADDRESS XDG_RUNTIME_DIR="{out}/nobus" "{bin}" login --save --profile kr --openrouter-url "{url}" --port 0 --timeout 20 > "{out}/login2.json" 2> "{out}/login2.err"
 "{bin}" logout --profile kr > "{out}/logout.json" 2> "{out}/logout.err"
 secret-tool lookup service openrouter-pkce username kr > "{out}/after.txt"
 echo $? > "{out}/after.rc"
@@ -248,7 +256,7 @@ echo $? > "{out}/key-after.rc"
         read("login.err")
     );
     let issued = issued_keys(&stand_in);
-    assert_eq!(issued.len(), 1);
+    assert_eq!(issued.len(), 2, "two logins");
     assert_eq!(
         read("lookup.txt").trim(),
         issued[0],
@@ -256,17 +264,199 @@ echo $? > "{out}/key-after.rc"
     );
     assert_eq!(read("key.txt").trim(), issued[0]);
     assert!(
-        !env.home()
-            .join(".local/share/openrouter-pkce/profiles/kr.key")
-            .exists(),
-        "a keyring save left a key file"
+        !read("login.err").contains("Not in the system keyring"),
+        "{}",
+        read("login.err")
+    );
+    // A later save without a keyring went to the file, said an older copy may remain in the
+    // keyring, and logout (with the keyring back) removed that copy too.
+    assert_eq!(
+        json(&read("login2.json"))["storage"]["kind"],
+        "file",
+        "{}",
+        read("login2.err")
+    );
+    assert!(
+        read("login2.err").contains("older key"),
+        "{}",
+        read("login2.err")
     );
     assert_eq!(json(&read("logout.json"))["removed"], true);
-    assert!(read("logout.err").contains("system keyring"));
     assert!(
         read("after.txt").is_empty(),
         "still in the keyring after logout"
     );
     assert_ne!(read("after.rc").trim(), "0");
     assert_eq!(read("key-after.rc").trim(), "10");
+}
+
+fn profiles_dir(env: &TestEnv) -> std::path::PathBuf {
+    env.home().join(".local/share/openrouter-pkce/profiles")
+}
+
+#[cfg(unix)]
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[cfg(unix)]
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Saved keys live only in a private directory of the user's: one whose mode is too open is
+/// made private again before a key goes in; files in a directory others can write are not
+/// trusted (their metadata says where `status` sends the key); a symlinked directory is
+/// refused, and the key then reaches stdout instead of being lost.
+#[cfg(unix)]
+#[test]
+fn saved_keys_only_live_in_a_private_directory() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let dir = profiles_dir(&env);
+    std::fs::create_dir_all(&dir).unwrap();
+    set_mode(&dir, 0o777);
+    login_saving(&env, &stand_in, &[]);
+    assert_eq!(
+        mode_of(&dir),
+        0o700,
+        "the open directory was used as it was"
+    );
+    // Opened up afterwards (someone could have swapped the metadata): not trusted.
+    set_mode(&dir, 0o770);
+    let (code, stdout, stderr) = command(&env, &["key", "--profile", "stand-in"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("cannot be trusted"), "{stderr}");
+    // logout still clears it.
+    let (code, _, stderr) = command(&env, &["logout", "--profile", "stand-in"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!dir.join("stand-in.key").exists());
+    // A symlink in place of the directory: refused before any browser opens (nothing minted).
+    std::fs::remove_dir_all(&dir).unwrap();
+    let elsewhere = env.home().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &dir).unwrap();
+    let minted = issued_keys(&stand_in).len();
+    let mut cmd = env.with_browser("login", &stand_in.url);
+    cmd.arg("--save");
+    let (status, stdout, stderr) = run(cmd);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+    assert!(stdout.is_empty());
+    assert_eq!(
+        issued_keys(&stand_in).len(),
+        minted,
+        "a key was minted anyway"
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+}
+
+/// The key is always read from the profile's own file, never from a path its metadata names;
+/// unreadable metadata makes `key` say what to do, and `logout` clears it anyway.
+#[test]
+fn metadata_cannot_redirect_the_key_and_a_broken_one_is_cleared() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    login_saving(&env, &stand_in, &[]);
+    let meta_path = profiles_dir(&env).join("stand-in.json");
+    let decoy = env.home().join("decoy.key");
+    std::fs::write(&decoy, "sk-or-v1-decoy\n").unwrap();
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    meta["storage"]["path"] = decoy.display().to_string().into();
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    let (code, stdout, _) = command(&env, &["key", "--profile", "stand-in"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(stdout.trim(), issued_keys(&stand_in)[0]);
+    std::fs::write(&meta_path, "garbage").unwrap();
+    let (code, _, stderr) = command(&env, &["key", "--profile", "stand-in"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("logout --profile stand-in"), "{stderr}");
+    let (code, stdout, stderr) = command(&env, &["logout", "--profile", "stand-in"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(json(&stdout)["removed"], true);
+    assert!(!meta_path.exists() && !profiles_dir(&env).join("stand-in.key").exists());
+}
+
+/// `status` shows what it can of an odd reply: fields of the wrong type are left out, text is
+/// cut short and loses terminal escapes; never a failure for one bad field.
+#[test]
+fn status_reads_an_odd_reply_field_by_field() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    login_saving(&env, &stand_in, &[]);
+    let app = axum::Router::new().route(
+        "/api/v1/key",
+        axum::routing::get(|| async {
+            axum::Json(serde_json::json!({"data": {
+                "label": format!("\u{1b}]0;TITLE\u{7}{}", "L".repeat(60_000)),
+                "limit": "10",
+                "usage": 1.5,
+                "limit_reset": 5,
+                "is_free_tier": true,
+                "brand_new_field": {"x": 1}
+            }}))
+        }),
+    );
+    let (addr, _rt) = serve_in_background(app);
+    let meta_path = profiles_dir(&env).join("stand-in.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    meta["openrouter_url"] = format!("http://{addr}/").into();
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    let (code, stdout, stderr) = command(&env, &["status", "--profile", "stand-in"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let status = json(&stdout);
+    assert_eq!(status["key"]["usage"], 1.5);
+    assert!(
+        status["key"]["limit"].is_null(),
+        "a string limit is left out"
+    );
+    assert_eq!(status["key"]["is_free_tier"], true);
+    let label = status["key"]["label"].as_str().unwrap();
+    assert_eq!(label.chars().count(), 100, "the label is cut short");
+    assert!(
+        !label.contains('\u{1b}') && !label.contains("TITLE"),
+        "{label}"
+    );
+}
+
+/// A user id from OpenRouter is shown without terminal escapes (a window title, a cleared
+/// screen) and cut short.
+#[test]
+fn a_hostile_user_id_is_shown_harmlessly() {
+    let env = TestEnv::new();
+    let app = axum::Router::new()
+        .route(
+            "/auth",
+            axum::routing::get(
+                |q: axum::extract::Query<std::collections::HashMap<String, String>>| async move {
+                    let target = format!("{}?code=the-code", q["callback_url"]);
+                    axum::response::Redirect::to(&target)
+                },
+            ),
+        )
+        .route(
+            "/api/v1/auth/keys",
+            axum::routing::post(|| async {
+                axum::Json(serde_json::json!({
+                    "key": "sk-or-v1-hostile-but-fine",
+                    "user_id": format!("\u{1b}]0;PWNED\u{7}\u{1b}[2Juser{}", "x".repeat(500))
+                }))
+            }),
+        )
+        .fallback(|| async { "" });
+    let (addr, _rt) = serve_in_background(app);
+    let login = Running::spawn(env.login_no_browser(&format!("http://{addr}"), 0, &[]));
+    assert_eq!(follow(&login.wait_authorize_url()), "200");
+    let (status, stdout, stderr) = login.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("sk-or-v1-hostile-but-fine"));
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    assert!(!stderr.contains("PWNED"), "{stderr}");
+    let line = stderr.lines().find(|l| l.contains("Logged in as")).unwrap();
+    assert!(line.chars().count() < 200, "{line}");
 }

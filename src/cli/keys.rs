@@ -9,7 +9,7 @@ use url::Url;
 use crate::cli::config::SavedKeyAction;
 use crate::cli::output::{print_json, print_line};
 use crate::error::{Error, Result};
-use crate::keys::{self, Profile, Saved, Storage};
+use crate::keys::{self, Profile, Removed, Saved, Storage};
 use crate::openrouter::{KeyInfo, KeyResponse, OpenRouterClient};
 
 /// Where OpenRouter's keys page is, for "delete it there".
@@ -68,12 +68,12 @@ async fn status(profile: Profile) -> Result<()> {
 
 /// The readable block `status` shows on a terminal. Text from the network is sanitised.
 fn describe(saved: &Saved, info: &KeyInfo) -> String {
-    let clean = |t: &str| crate::error::sanitize(t, &[]);
+    let clean = |t: &str| shown(t);
     let money = |v: Option<f64>| v.map_or("?".to_owned(), |v| format!("${v:.2}"));
     let who = saved
         .user_id
         .as_deref()
-        .map(|u| format!(" as {}", clean(u)))
+        .map(|u| format!(" as {}", shown(u)))
         .unwrap_or_default();
     let mut lines = vec![format!(
         "Logged in{who} (profile {}, key in {})",
@@ -125,16 +125,48 @@ async fn logout(profile: Profile) -> Result<()> {
     let name = profile.name().to_owned();
     let removed = blocking(move || keys::remove(&profile)).await?;
     match &removed {
-        Some(saved) => crate::ui::done(&format!(
-            "Logged out of profile {name}: the key was removed from {}. It still works on your OpenRouter account until you delete it at {KEYS_PAGE}.",
-            saved.storage
+        Removed::Profile(saved) => {
+            let reminder = if is_stand_in(&saved.openrouter_url) {
+                " (a stand-in's key: nothing exists on a real account)".to_owned()
+            } else {
+                format!(
+                    ". It still works on your OpenRouter account until you delete it at {KEYS_PAGE}."
+                )
+            };
+            crate::ui::done(&format!(
+                "Logged out of profile {name}: the key was removed from {}{reminder}",
+                saved.storage
+            ));
+        }
+        Removed::Unreadable => crate::ui::done(&format!(
+            "Logged out of profile {name}: its unreadable metadata and any saved key were removed."
         )),
-        None => say!("Nothing is saved for profile {name}; nothing to do."),
+        Removed::Nothing => say!("Nothing is saved for profile {name}; nothing to do."),
     }
     print_json(&LogoutDoc {
         profile: &name,
-        removed: removed.is_some(),
+        removed: !matches!(removed, Removed::Nothing),
     })
+}
+
+/// Whether `url` is a stand-in's (loopback), whose keys exist on no real account.
+pub fn is_stand_in(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Text from the network (a user id) made safe and short for a terminal line.
+pub fn shown(text: &str) -> String {
+    let clean = crate::error::sanitize(text, &[]);
+    if clean.chars().count() > 100 {
+        format!("{}…", clean.chars().take(100).collect::<String>())
+    } else {
+        clean
+    }
 }
 
 /// `login`'s answer when the key was saved and stdout is not a terminal: no key.
@@ -148,26 +180,45 @@ struct SavedDoc<'a> {
 /// Saves a key `login` got under `profile`. If saving fails, the key is not lost: it is printed
 /// as usual and the failure ends the command non-zero.
 pub async fn save_login(key: KeyResponse, profile: Profile, openrouter: Url) -> Result<()> {
-    let (key, saved) = tokio::task::spawn_blocking(move || {
-        let saved = keys::save(&profile, &key.key, key.user_id.clone(), &openrouter);
-        (key, saved)
-    })
-    .await
-    .map_err(|e| Error::internal("saving the key", e))?;
+    // A keyring may take a while (an unlock prompt on a desktop): say what is happening.
+    crate::ui::busy("Saving the key in the system keyring…");
+    let key = std::sync::Arc::new(key);
+    let saving = {
+        let key = key.clone();
+        tokio::task::spawn_blocking(move || {
+            keys::save(&profile, &key.key, key.user_id.clone(), &openrouter)
+        })
+    };
+    let saved = tokio::select! {
+        saved = saving => saved.map_err(|e| Error::internal("saving the key", e)).and_then(|r| r),
+        // Ctrl-C while saving: the key was minted, so it is printed before we stop.
+        () = crate::sys::signal::interrupted() => {
+            crate::ui::stop_spinner();
+            print_json(&*key)?;
+            return Err(Error::Interrupted);
+        }
+    };
+    crate::ui::stop_spinner();
     let report = match saved {
         Ok(report) => report,
         Err(e) => {
-            print_json(&key)?;
+            print_json(&*key)?;
             return Err(Error::internal(
                 "the key could not be saved, so it is on stdout instead",
                 e,
             ));
         }
     };
+    let user_id = key.user_id.as_deref().map(shown);
     if let Some(reason) = &report.keyring_unavailable {
         say!(
-            "No system keyring answered ({reason}), so the key is stored in {}, readable only by you.",
+            "Not in the system keyring ({reason}), so the key is stored in {}, readable only by you.",
             report.saved.storage
+        );
+    }
+    if report.saved.keyring_copy {
+        say!(
+            "An older key of this profile may remain in the system keyring; `logout` removes it once the keyring answers."
         );
     }
     if !std::io::stdout().is_terminal() {
@@ -180,11 +231,7 @@ pub async fn save_login(key: KeyResponse, profile: Profile, openrouter: Url) -> 
     crate::ui::emit(&crate::ui::events::Event::Succeeded {
         user_id: key.user_id.as_deref(),
     });
-    let who = key
-        .user_id
-        .as_deref()
-        .map(|u| format!(" as {u}"))
-        .unwrap_or_default();
+    let who = user_id.map(|u| format!(" as {u}")).unwrap_or_default();
     crate::ui::done(&format!(
         "Logged in{who}; key saved in {} (profile {}). Use it with: export OPENROUTER_API_KEY=$(openrouter-pkce key{})",
         report.saved.storage,

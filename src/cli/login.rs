@@ -117,6 +117,9 @@ async fn save_plan(
         .save
         .unwrap_or_else(|| std::io::stdout().is_terminal() && !stand_in && config.output.is_none());
     if !save {
+        if config.profile.is_some() {
+            say!("--profile applies only when the key is saved: add --save to save it.");
+        }
         return Ok(None);
     }
     let profile = match &config.profile {
@@ -182,7 +185,10 @@ async fn report(result: FlowResult, output: Option<PathBuf>) -> Result<()> {
             crate::ui::emit(&Event::Succeeded {
                 user_id: user_id.as_deref(),
             });
-            let who = user_id.map(|u| format!(" as {u}")).unwrap_or_default();
+            let who = user_id
+                .as_deref()
+                .map(|u| format!(" as {}", crate::cli::keys::shown(u)))
+                .unwrap_or_default();
             crate::ui::done(&format!("Logged in{who}; {place}."));
             Ok(())
         }

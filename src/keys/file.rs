@@ -6,7 +6,8 @@ use crate::error::{Error, Result};
 use crate::keys::Profile;
 use crate::secret::ApiKey;
 
-fn path(dir: &Path, profile: &Profile) -> PathBuf {
+/// The key file of `profile` in the profiles directory `dir`.
+pub(super) fn path(dir: &Path, profile: &Profile) -> PathBuf {
     dir.join(format!("{profile}.key"))
 }
 

@@ -17,6 +17,15 @@ const SERVICE: &str = "openrouter-pkce";
 /// How long one keyring call may take (an unlock prompt on a desktop included).
 const DEADLINE: Duration = Duration::from_secs(30);
 
+/// Why the keyring did not do what was asked.
+#[derive(Debug, Clone)]
+pub(super) struct Failure {
+    /// In words, for the person.
+    pub reason: String,
+    /// It did not answer within the deadline (asking again would take as long).
+    pub timed_out: bool,
+}
+
 /// Why a key could not be read from the keyring.
 #[derive(Debug)]
 pub(super) enum LoadError {
@@ -26,35 +35,54 @@ pub(super) enum LoadError {
     Unavailable(String),
 }
 
+impl Failure {
+    fn other(reason: String) -> Self {
+        Self {
+            reason,
+            timed_out: false,
+        }
+    }
+}
+
 /// Runs `f` on a thread of its own, giving up after [`DEADLINE`].
 fn with_deadline<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, keyring::Error> + Send + 'static,
-) -> Result<T, String> {
+) -> Result<T, Failure> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("keyring".into())
         .spawn(move || {
             let _ = tx.send(f());
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::other(e.to_string()))?;
     match rx.recv_timeout(DEADLINE) {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(describe(&e)),
-        Err(_) => Err(format!("no answer within {} s", DEADLINE.as_secs())),
+        Ok(Err(e)) => Err(Failure::other(describe(&e))),
+        Err(_) => Err(Failure {
+            reason: format!(
+                "the system keyring did not answer within {} s",
+                DEADLINE.as_secs()
+            ),
+            timed_out: true,
+        }),
     }
 }
 
 fn describe(e: &keyring::Error) -> String {
+    let text = e.to_string();
     match e {
         keyring::Error::NoDefaultStore => {
             "no keyring service is running (no D-Bus session or Secret Service)".into()
         }
-        other => other.to_string(),
+        _ if text.contains("dismissed") || text.to_ascii_lowercase().contains("locked") => {
+            "the system keyring is locked (and could not be unlocked here)".into()
+        }
+        _ => text,
     }
 }
 
 /// Saves the key in the keyring.
-pub(super) fn store(profile: &Profile, key: &ApiKey) -> Result<(), String> {
+pub(super) fn store(profile: &Profile, key: &ApiKey) -> Result<(), Failure> {
     let user = profile.name().to_owned();
     let secret = key.secret().to_owned();
     with_deadline(move || keyring::Entry::new(SERVICE, &user)?.set_password(&secret))
@@ -73,12 +101,12 @@ pub(super) fn load(profile: &Profile) -> Result<ApiKey, LoadError> {
     match found {
         Ok(Some(secret)) => Ok(ApiKey::new(secret)),
         Ok(None) => Err(LoadError::Missing),
-        Err(reason) => Err(LoadError::Unavailable(reason)),
+        Err(failure) => Err(LoadError::Unavailable(failure.reason)),
     }
 }
 
 /// Removes the key from the keyring (nothing there is fine).
-pub(super) fn delete(profile: &Profile) -> Result<(), String> {
+pub(super) fn delete(profile: &Profile) -> Result<(), Failure> {
     let user = profile.name().to_owned();
     with_deadline(
         move || match keyring::Entry::new(SERVICE, &user)?.delete_credential() {

@@ -33,7 +33,7 @@ impl Profile {
     /// Checks `name`.
     pub fn new(name: &str) -> Result<Self> {
         let ok = (1..=64).contains(&name.len())
-            && !name.starts_with('.')
+            && !name.starts_with(['.', '-'])
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
@@ -42,7 +42,7 @@ impl Profile {
         } else {
             Err(Error::bad_input(
                 "--profile",
-                "1 to 64 letters, digits, '.', '_' or '-', not starting with '.'",
+                "1 to 64 letters, digits, '.', '_' or '-', not starting with '.' or '-'",
             ))
         }
     }
@@ -94,6 +94,10 @@ pub struct Saved {
     pub openrouter_url: Url,
     /// Where the key is.
     pub storage: Storage,
+    /// An older copy may remain in the keyring (a later save fell back to the file and could
+    /// not remove it); `logout` tries again.
+    #[serde(default)]
+    pub keyring_copy: bool,
 }
 
 /// What [`save`] did.
@@ -105,11 +109,81 @@ pub struct SaveReport {
     pub keyring_unavailable: Option<String>,
 }
 
-/// The profiles directory, created private if needed.
+/// The profiles directory, created private if needed. It (and the data dir above it) must be a
+/// real directory of ours that nobody else can write: a directory others can write lets them
+/// swap the metadata (and so where `status` sends the key). A mode that is merely too open on
+/// a directory of ours is put back to 0700.
 fn profiles_dir() -> Result<PathBuf> {
-    let dir = crate::sys::paths::data_dir()?.join("profiles");
+    let data = crate::sys::paths::data_dir()?;
+    let dir = data.join("profiles");
     crate::sys::files::create_private_dir(&dir)?;
+    for d in [&data, &dir] {
+        make_private(d)?;
+    }
     Ok(dir)
+}
+
+/// The profiles directory for reading: it must exist as [`profiles_dir`] makes it (`None` when
+/// it does not exist at all), and is not repaired: files in a directory others could write
+/// are not trusted.
+fn existing_profiles_dir() -> Result<Option<PathBuf>> {
+    let data = crate::sys::paths::data_dir()?;
+    let dir = data.join("profiles");
+    if std::fs::symlink_metadata(&dir).is_err() {
+        return Ok(None);
+    }
+    for d in [&data, &dir] {
+        if let Some(problem) = private_problem(d) {
+            return Err(Error::internal(
+                format!("not reading saved keys from {}", d.display()),
+                format!(
+                    "it {problem}; its files cannot be trusted: check them, then run logout (or remove the directory) and log in again"
+                ),
+            ));
+        }
+    }
+    Ok(Some(dir))
+}
+
+/// Why `dir` is not a private directory of ours, if it is not.
+fn private_problem(dir: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        crate::service::socket::private_dir_problem(dir)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
+/// Makes `dir` (ours, a real directory) 0700, or says why it cannot be used.
+fn make_private(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = std::fs::symlink_metadata(dir)
+            .map_err(|e| Error::internal(format!("reading {}", dir.display()), e))?;
+        let ours = meta.is_dir()
+            && !meta.file_type().is_symlink()
+            && meta.uid() == unsafe { libc::geteuid() };
+        if !ours {
+            let problem =
+                private_problem(dir).unwrap_or_else(|| "is not a directory of yours".into());
+            return Err(Error::internal(
+                format!("not saving keys in {}", dir.display()),
+                format!("it {problem}"),
+            ));
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::internal(format!("making {} private", dir.display()), e))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// Checks the profiles directory can be made and written, before a login starts.
@@ -134,15 +208,23 @@ pub fn save(
     openrouter_url: &Url,
 ) -> Result<SaveReport> {
     let dir = profiles_dir()?;
-    let (storage, keyring_unavailable) = match keyring::store(profile, key) {
+    // Whether the keyring may hold an older key of this profile (an earlier save put it there).
+    let earlier_in_keyring = saved(profile)
+        .ok()
+        .flatten()
+        .is_some_and(|s| s.storage == Storage::Keyring || s.keyring_copy);
+    let (storage, keyring_unavailable, keyring_copy) = match keyring::store(profile, key) {
         Ok(()) => {
             file::remove(&dir, profile)?;
-            (Storage::Keyring, None)
+            (Storage::Keyring, None, false)
         }
-        Err(reason) => {
+        Err(failure) => {
             let path = file::store(&dir, profile, key)?;
-            let _ = keyring::delete(profile);
-            (Storage::File { path }, Some(reason))
+            // A keyring that did not answer in time is not asked again (it would take as
+            // long); one that refused may still hold the earlier key, which logout retries.
+            let copy =
+                earlier_in_keyring && (failure.timed_out || keyring::delete(profile).is_err());
+            (Storage::File { path }, Some(failure.reason), copy)
         }
     };
     let saved = Saved {
@@ -153,6 +235,7 @@ pub fn save(
             .unwrap_or_default(),
         openrouter_url: openrouter_url.clone(),
         storage,
+        keyring_copy,
     };
     let json = serde_json::to_vec_pretty(&saved)
         .map_err(|e| Error::internal("encoding the profile", e))?;
@@ -165,15 +248,22 @@ pub fn save(
 
 /// The metadata of `profile`, if it was saved. Blocking.
 pub fn saved(profile: &Profile) -> Result<Option<Saved>> {
-    let path = meta_path(&crate::sys::paths::data_dir()?.join("profiles"), profile);
+    let Some(dir) = existing_profiles_dir()? else {
+        return Ok(None);
+    };
+    let path = meta_path(&dir, profile);
     let text = match std::fs::read(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::internal(format!("reading {}", path.display()), e)),
     };
-    serde_json::from_slice(&text)
-        .map(Some)
-        .map_err(|e| Error::internal(format!("reading {}", path.display()), e))
+    let saved: Saved = serde_json::from_slice(&text).map_err(|e| {
+        Error::internal(
+            format!("the saved profile {} is unreadable", path.display()),
+            format!("{e}; run `openrouter-pkce logout --profile {profile}` and log in again"),
+        )
+    })?;
+    Ok(Some(saved))
 }
 
 /// The key of `profile` and its metadata; [`Error::NotLoggedIn`] when nothing is saved.
@@ -194,30 +284,51 @@ pub fn load(profile: &Profile) -> Result<(ApiKey, Saved)> {
                 reason,
             ),
         })?,
-        Storage::File { path } => file::load(path)?.ok_or_else(not_logged_in)?,
+        // Always the profile's own file beside the metadata, never a path the metadata names.
+        Storage::File { .. } => {
+            let dir = existing_profiles_dir()?.ok_or_else(not_logged_in)?;
+            file::load(&file::path(&dir, profile))?.ok_or_else(not_logged_in)?
+        }
     };
     Ok((key, saved))
 }
 
-/// Removes `profile`'s key (wherever it is) and metadata; the metadata it had, or `None` when
-/// nothing was saved. Blocking.
-pub fn remove(profile: &Profile) -> Result<Option<Saved>> {
-    let saved = saved(profile)?;
+/// What [`remove`] found.
+#[derive(Debug)]
+pub enum Removed {
+    /// Nothing was saved for the profile.
+    Nothing,
+    /// The profile's key and metadata are gone.
+    Profile(Saved),
+    /// The metadata could not be read (or not trusted); the key file, keyring entry and
+    /// metadata are gone anyway.
+    Unreadable,
+}
+
+/// Removes `profile`'s key (wherever it is) and metadata, also when the metadata is
+/// unreadable, and an older keyring copy where one may remain. Blocking.
+pub fn remove(profile: &Profile) -> Result<Removed> {
+    let (saved, unreadable) = match saved(profile) {
+        Ok(saved) => (saved, false),
+        Err(e) => {
+            tracing::warn!(error = %e, "removing a profile whose metadata is unreadable");
+            (None, true)
+        }
+    };
     let dir = crate::sys::paths::data_dir()?.join("profiles");
-    if let Some(Saved {
-        storage: Storage::Keyring,
-        ..
-    }) = &saved
+    let in_keyring = matches!(&saved, Some(s) if s.storage == Storage::Keyring);
+    let may_be_in_keyring = saved.as_ref().is_none_or(|s| s.keyring_copy) || in_keyring;
+    if may_be_in_keyring
+        && let Err(failure) = keyring::delete(profile)
+        && in_keyring
     {
-        keyring::delete(profile).map_err(|reason| {
-            Error::internal(
-                format!(
-                    "removing the key of profile {profile} from the {}",
-                    keyring::NAME
-                ),
-                reason,
-            )
-        })?;
+        return Err(Error::internal(
+            format!(
+                "removing the key of profile {profile} from the {}",
+                keyring::NAME
+            ),
+            failure.reason,
+        ));
     }
     file::remove(&dir, profile)?;
     match std::fs::remove_file(meta_path(&dir, profile)) {
@@ -225,7 +336,11 @@ pub fn remove(profile: &Profile) -> Result<Option<Saved>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::internal("removing the profile", e)),
     }
-    Ok(saved)
+    Ok(match (saved, unreadable) {
+        (Some(saved), _) => Removed::Profile(saved),
+        (None, true) => Removed::Unreadable,
+        (None, false) => Removed::Nothing,
+    })
 }
 
 #[cfg(test)]

@@ -213,9 +213,32 @@ pub struct KeyInfo {
     pub expires_at: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct KeyInfoReply {
-    data: KeyInfo,
+impl KeyInfo {
+    /// Reads `data` field by field: a field that is absent or of the wrong type is left out
+    /// (the real reply may be older or newer), and text is made safe and short for a terminal.
+    pub fn from_data(data: &serde_json::Value) -> Self {
+        let text = |name: &str, max: usize| {
+            data.get(name).and_then(|v| v.as_str()).map(|t| {
+                let clean = crate::error::sanitize(t, &[]);
+                clean.chars().take(max).collect::<String>()
+            })
+        };
+        let number = |name: &str| data.get(name).and_then(serde_json::Value::as_f64);
+        Self {
+            label: text("label", 100),
+            limit: number("limit"),
+            limit_remaining: number("limit_remaining"),
+            limit_reset: text("limit_reset", 20),
+            usage: number("usage"),
+            usage_daily: number("usage_daily"),
+            usage_weekly: number("usage_weekly"),
+            usage_monthly: number("usage_monthly"),
+            is_free_tier: data
+                .get("is_free_tier")
+                .and_then(serde_json::Value::as_bool),
+            expires_at: text("expires_at", 40),
+        }
+    }
 }
 
 impl KeyResponse {
@@ -434,9 +457,9 @@ impl OpenRouterClient {
         if !(200..300).contains(&status) {
             return Err(status_error(status, &text, &secrets));
         }
-        let reply: KeyInfoReply = serde_json::from_str(&text)
+        let reply: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| bad_reply("the key's status", status, &text, &secrets, e))?;
-        Ok(reply.data)
+        Ok(KeyInfo::from_data(&reply["data"]))
     }
 
     /// `POST /api/v1/auth/keys`: redeems the code for an API key.

@@ -109,6 +109,18 @@ fn start_spinner(bar: ProgressBar) {
     }
 }
 
+/// A spinner with `message` while something slow runs (on a terminal only); cleared by
+/// [`stop_spinner`].
+pub fn busy(message: &str) {
+    if !interactive_stderr() {
+        return;
+    }
+    let bar = ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr())
+        .with_message(message.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    start_spinner(bar);
+}
+
 /// Clears the spinner, if one is showing.
 pub fn stop_spinner() {
     if let Some(bar) = spinner().take() {
