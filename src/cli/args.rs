@@ -131,6 +131,14 @@ pub enum Command {
     /// and ::1. Once it is trusted, logins use https callbacks with no browser warning.
     #[command(after_help = TRUST_EXAMPLES)]
     Trust(TrustArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    ///
+    /// For bash: `openrouter-pkce completions bash > ~/.local/share/bash-completion/completions/openrouter-pkce`;
+    /// zsh: into a directory on your $fpath as `_openrouter-pkce`; fish:
+    /// `~/.config/fish/completions/openrouter-pkce.fish`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on stdout, e.g. `openrouter-pkce man | man -l -`.
+    Man,
     /// Development: run the offline OpenRouter stand-in on loopback.
     ///
     /// The stand-in is a small fake of OpenRouter's auth endpoints (consent page, code
@@ -147,6 +155,14 @@ pub struct ProfileArgs {
     /// Which saved key (profiles let one person keep several).
     #[arg(long, value_name = "NAME", default_value = crate::keys::DEFAULT_PROFILE)]
     pub profile: String,
+}
+
+/// `completions` flags.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `trust` flags.

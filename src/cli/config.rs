@@ -62,6 +62,10 @@ pub enum Config {
         /// The profile.
         profile: Profile,
     },
+    /// `completions`.
+    Completions(clap_complete::Shell),
+    /// `man`.
+    Man,
     /// `demo`.
     Demo {
         /// Callback port (0: any).
@@ -307,6 +311,8 @@ impl Config {
                     echo_state: a.echo_state,
                 },
             },
+            Command::Completions(a) => Config::Completions(a.shell),
+            Command::Man => Config::Man,
             Command::Demo(a) => Config::Demo {
                 port: a.port,
                 config_dir: crate::sys::paths::config_dir()?,

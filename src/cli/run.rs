@@ -23,5 +23,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             config_dir,
         } => tools::trust(action, user_only, regenerate, config_dir).await,
         Config::MockServer { port, options } => tools::mock_server(port, options).await,
+        Config::Completions(shell) => tools::completions(shell),
+        Config::Man => tools::man(),
     }
 }

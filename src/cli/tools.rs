@@ -1,4 +1,4 @@
-//! `trust` and `mock-server`.
+//! `trust`, `mock-server`, and what an installation needs: `completions` and `man`.
 
 use std::path::PathBuf;
 
@@ -81,4 +81,23 @@ pub async fn mock_server(port: u16, options: StandInOptions) -> Result<()> {
         _ = task => Ok(()),
         () = crate::sys::signal::interrupted() => Ok(()),
     }
+}
+
+/// `completions`: the shell's completion script, generated from the same clap definitions the
+/// parser uses (so it cannot drift from the real flags).
+pub fn completions(shell: clap_complete::Shell) -> Result<()> {
+    let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "openrouter-pkce", &mut script);
+    crate::cli::output::print_text(&String::from_utf8_lossy(&script))
+}
+
+/// `man`: the manual page in roff, from the same clap definitions.
+pub fn man() -> Result<()> {
+    let command = <crate::cli::Cli as clap::CommandFactory>::command();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command)
+        .render(&mut page)
+        .map_err(|e| Error::internal("rendering the manual page", e))?;
+    crate::cli::output::print_text(&String::from_utf8_lossy(&page))
 }

@@ -1,0 +1,69 @@
+//! What an installation needs from the binary itself: shell completions and a man page,
+//! generated from the same definitions the parser uses.
+
+mod common;
+
+use common::*;
+
+fn output(args: &[&str]) -> String {
+    let env = TestEnv::new();
+    let mut cmd = env.command();
+    cmd.args(args);
+    let (status, stdout, stderr) = run(cmd);
+    assert!(status.success(), "{args:?}: {stderr}");
+    stdout
+}
+
+#[test]
+fn completions_cover_every_shell_and_every_command() {
+    for (shell, marker) in [
+        ("bash", "complete -F _openrouter__pkce"),
+        ("zsh", "#compdef openrouter-pkce"),
+        ("fish", "complete -c openrouter-pkce"),
+        ("elvish", "openrouter-pkce"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let script = output(&["completions", shell]);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for command in ["login", "status", "logout", "create-code", "serve"] {
+            assert!(script.contains(command), "{shell} misses {command}");
+        }
+    }
+    // The bash script loads in bash and registers the completion.
+    let script = output(&["completions", "bash"]);
+    let env = TestEnv::new();
+    let path = env.home().join("openrouter-pkce.bash");
+    std::fs::write(&path, script).unwrap();
+    let loaded = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!("source '{}' && complete -p openrouter-pkce", path.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        loaded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    let env = TestEnv::new();
+    let mut cmd = env.command();
+    cmd.args(["completions", "tcsh"]);
+    let (status, _, stderr) = run(cmd);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("possible values"), "{stderr}");
+}
+
+#[test]
+fn the_man_page_is_roff_naming_the_commands() {
+    let page = output(&["man"]);
+    assert!(page.contains(".TH openrouter-pkce 1"), "{page}");
+    assert!(page.contains(".SH NAME"));
+    for command in ["login", "key", "status", "logout", "trust", "completions"] {
+        assert!(page.contains(command), "the man page misses {command}");
+    }
+    assert!(
+        page.contains("OPENROUTER_PKCE_URL"),
+        "the environment is not in the page"
+    );
+}
