@@ -11,7 +11,8 @@ use crate::secret::{CodeVerifier, Nonce, State};
     Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
 )]
 pub enum ChallengeMethod {
-    /// `BASE64URL(SHA256(verifier))`, the only method OpenRouter's headless flow accepts.
+    /// `BASE64URL(SHA256(verifier))`: what the client always uses (OpenRouter's guide shows
+    /// it for every flow).
     #[value(name = "S256")]
     S256,
     /// The challenge is the verifier itself; kept for clients that cannot hash.

@@ -225,7 +225,11 @@ fn app_attribution_goes_in_the_documented_headers() {
     let requests = fake.requests.lock().unwrap();
     let (_, headers, _) = requests.last().unwrap();
     assert_eq!(headers["x-openrouter-title"], "My Desktop App");
-    assert_eq!(headers[header::REFERER], "https://myapp.example/");
+    assert_eq!(headers["http-referer"], "https://myapp.example/");
+    assert!(
+        headers.get(header::REFERER).is_none(),
+        "OpenRouter reads HTTP-Referer"
+    );
     drop(requests);
     // A value that cannot be a header is refused before anything is sent.
     let mut cmd = env.command();
@@ -755,4 +759,85 @@ fn limit_and_key_label_reach_the_authorize_url() {
     let (status, stdout, stderr) = headless.finish();
     assert!(status.success(), "{stderr}");
     assert!(json(&stdout)["code"].is_string());
+}
+
+/// Whatever axum itself refuses (a body that is not UTF-8 or too large, a malformed query, a
+/// wrong method) still answers with OpenRouter's JSON error body.
+#[tokio::test]
+async fn every_stand_in_error_is_the_documented_json() {
+    let app = approving(false);
+    let cases = [
+        Request::post("/api/v1/auth/keys")
+            .body(Body::from(vec![0xff, 0xfe, 0x00]))
+            .unwrap(),
+        Request::post("/api/v1/auth/keys")
+            .body(Body::from(vec![b'x'; 70 * 1024]))
+            .unwrap(),
+        Request::get("/auth?limit=1&limit=2")
+            .body(Body::empty())
+            .unwrap(),
+        Request::post("/auth").body(Body::empty()).unwrap(),
+        Request::delete("/api/v1/key").body(Body::empty()).unwrap(),
+    ];
+    for req in cases {
+        let what = format!("{} {}", req.method(), req.uri());
+        let (status, headers, reply) = call(&app, req).await;
+        assert!(status.is_client_error(), "{what}: {status}");
+        let html = headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|t| t.to_str().unwrap().starts_with("text/html"));
+        if !html {
+            assert_valid("error", &reply);
+        }
+    }
+}
+
+/// RFC 7636: a challenge sent without a method is plain, so the exchange may name `plain` or
+/// none for it.
+#[tokio::test]
+async fn a_challenge_without_a_method_is_plain() {
+    let app = approving(false);
+    for sent in [Some("plain"), None] {
+        let (_, back) = authorize(
+            &app,
+            &format!("callback_url={CALLBACK}&code_challenge={VERIFIER}"),
+        )
+        .await;
+        let mut body = json!({"code": code_of(&back), "code_verifier": VERIFIER});
+        if let Some(m) = sent {
+            body["code_challenge_method"] = m.into();
+        }
+        let (status, _, reply) = call(&app, post("/api/v1/auth/keys", None, body)).await;
+        assert_eq!(status, StatusCode::OK, "{sent:?}: {reply}");
+    }
+}
+
+/// Once OpenRouter sent a key, it reaches the caller even if the rest of the reply is odd (a
+/// user_id of another type is dropped); a reply with no readable key never quotes a key.
+#[test]
+fn a_minted_key_is_read_whatever_else_the_reply_holds() {
+    let bundle = json!({"code": "c", "code_verifier": VERIFIER, "code_challenge_method": "S256"})
+        .to_string();
+    let exchange = |reply: Value| {
+        let (url, _, _rt) = scripted(vec![(200, reply)]);
+        let env = TestEnv::new();
+        let mut cmd = env.command();
+        cmd.args(["exchange", "--openrouter-url", &url]);
+        let (status, stdout, stderr) = run_with_stdin(cmd, &bundle);
+        (status.code(), stdout, stderr)
+    };
+    let (code, stdout, stderr) =
+        exchange(json!({"key": "sk-or-v1-odd-reply-key-0123456789", "user_id": 5}));
+    assert_eq!(code, Some(0), "{stderr}");
+    let out = json(&stdout);
+    assert_eq!(out["key"], "sk-or-v1-odd-reply-key-0123456789");
+    assert!(out["user_id"].is_null());
+    let hidden = "sk-or-v1-nested-key-9876543210abcdef";
+    let (code, stdout, stderr) = exchange(json!({"data": {"key": hidden}}));
+    assert_eq!(code, Some(6), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        !stderr.contains(&hidden[..20]),
+        "a key was quoted: {stderr}"
+    );
 }

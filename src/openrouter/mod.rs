@@ -352,7 +352,8 @@ fn attribution_headers() -> reqwest::header::HeaderMap {
         headers.insert("X-OpenRouter-Title", name);
     }
     if let Some(url) = app.url.as_deref().and_then(|u| u.parse().ok()) {
-        headers.insert(reqwest::header::REFERER, url);
+        // OpenRouter's name for it (its SDK and API reference), not the standard Referer.
+        headers.insert("HTTP-Referer", url);
     }
     headers
 }
@@ -482,7 +483,10 @@ impl OpenRouterClient {
             .post("api/v1/auth/keys", &body, None, &secrets, Retry::Narrow)
             .await
             .map_err(|e| match e {
-                Error::Refused { status, message } if status == 400 || status == 403 => {
+                Error::Refused { status, message }
+                    if message.contains("Invalid code or code_verifier")
+                        || message.contains("expired") =>
+                {
                     Error::Refused {
                         status,
                         message: format!(
@@ -492,15 +496,33 @@ impl OpenRouterClient {
                 }
                 other => other,
             })?;
-        let key: KeyResponse = serde_json::from_str(&text)
-            .map_err(|e| bad_reply("the key exchange", status, &text, &secrets, e))?;
-        if key.key.secret().trim().is_empty() {
+        // The key exists on the account from here on: read it whatever else is odd about the
+        // reply (a user_id of another type is dropped), and never quote it in an error.
+        let reply: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            let mut hidden = secrets.to_vec();
+            hidden.extend(key_like(&text));
+            bad_reply("the key exchange", status, &text, &hidden, e)
+        })?;
+        let key = reply
+            .get("key")
+            .and_then(serde_json::Value::as_str)
+            .map(str::trim)
+            .filter(|k| !k.is_empty());
+        let Some(key) = key else {
+            let mut hidden = secrets.to_vec();
+            hidden.extend(key_like(&text));
             return Err(Error::NoKey {
                 status,
-                excerpt: excerpt(&text, &secrets),
+                excerpt: excerpt(&text, &hidden),
             });
-        }
-        Ok(key)
+        };
+        Ok(KeyResponse {
+            key: ApiKey::new(key),
+            user_id: reply
+                .get("user_id")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned),
+        })
     }
 
     /// `POST /api/v1/auth/keys/code` with a management key as bearer.
@@ -651,6 +673,13 @@ fn excerpt(body: &str, secrets: &[&str]) -> String {
     } else {
         quoted
     }
+}
+
+/// Words in a reply that look like API keys (`sk-…`), to hide when a reply is quoted.
+fn key_like(text: &str) -> Vec<&str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .filter(|w| w.starts_with("sk-") && w.len() >= 20)
+        .collect()
 }
 
 /// One line for an HTML body (a proxy's or an outage page): its title, not its markup.

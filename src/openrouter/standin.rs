@@ -207,6 +207,7 @@ pub fn router(options: StandInOptions) -> Router {
         .route("/_standin/stats", get(stats))
         .route("/_standin/revoke", post(revoke))
         .fallback(|| async { api_error(StatusCode::NOT_FOUND, "Not Found") })
+        .layer(axum::middleware::map_response(json_errors))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -237,6 +238,22 @@ fn api_error(status: StatusCode, message: &str) -> Response {
         Json(json!({"error": {"code": status.as_u16(), "message": message}})),
     )
         .into_response()
+}
+
+/// Every API error is OpenRouter's JSON error body, also the ones axum makes itself (a body
+/// that is not UTF-8, too large, a malformed query, a wrong method); the consent pages stay
+/// HTML.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json_or_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/html"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json_or_page {
+        return api_error(status, status.canonical_reason().unwrap_or("Error"));
+    }
+    response
 }
 
 async fn method_not_allowed() -> Response {
@@ -437,7 +454,11 @@ async fn exchange(State(s): State<StandIn>, body: String) -> Response {
     }
     let verified = match (&issued.binding.challenge, method) {
         (None, None) => true,
-        (Some((challenge, bound)), sent) if *bound == sent => {
+        // RFC 7636: a challenge sent without a method is plain, so `plain` or none may be
+        // named for it; a code made with S256 needs S256 (no method is never taken as plain).
+        (Some((challenge, bound)), sent)
+            if *bound == sent || (bound.is_none() && sent == Some(Method::Plain)) =>
+        {
             verifier.is_some_and(|v| sent.unwrap_or(Method::Plain).verifies(v, challenge))
         }
         // The exchange names another method than the code was made with (or one where the
