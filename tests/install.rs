@@ -67,3 +67,24 @@ fn the_man_page_is_roff_naming_the_commands() {
         "the environment is not in the page"
     );
 }
+
+/// With HOME unset (as on stock Windows) and the XDG directories set, a whole login works and
+/// everything lands in those directories.
+#[test]
+fn a_login_works_with_home_unset_and_xdg_dirs_set() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let mut cmd = env.with_browser("login", &stand_in.url);
+    cmd.env_remove("HOME")
+        .env("XDG_DATA_HOME", env.home().join("data"))
+        .arg("--save");
+    let (status, stdout, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    assert_eq!(json(&stdout)["storage"]["kind"], "file", "{stdout}");
+    assert!(env.ca_cert().exists(), "the CA is not in XDG_CONFIG_HOME");
+    assert!(
+        env.home()
+            .join("data/openrouter-pkce/profiles/stand-in.key")
+            .exists()
+    );
+}
