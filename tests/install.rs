@@ -88,3 +88,18 @@ fn a_login_works_with_home_unset_and_xdg_dirs_set() {
             .exists()
     );
 }
+
+/// `--version` names the commit when built from a checkout (this test runs in one).
+#[test]
+fn the_version_names_the_commit_of_a_checkout() {
+    let version = output(&["--version"]);
+    assert!(version.starts_with("openrouter-pkce 0."), "{version}");
+    let in_checkout = std::process::Command::new("git")
+        .args(["rev-parse", "--short=9", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if in_checkout {
+        assert!(version.contains("(git "), "{version}");
+    }
+}

@@ -25,7 +25,7 @@ use crate::secret::{ApiKey, AuthCode, CodeVerifier};
 #[derive(Debug, Parser)]
 #[command(
     name = "openrouter-pkce",
-    version,
+    version = VERSION,
     about,
     long_about,
     after_help = ENVIRONMENT
@@ -35,6 +35,12 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// `--version`: the crate's version, and the git commit when built from a checkout.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    env!("OPENROUTER_PKCE_VERSION_SUFFIX")
+);
 
 /// Every environment variable the tool reads.
 const ENVIRONMENT: &str = "\
