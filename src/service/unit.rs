@@ -202,6 +202,19 @@ mod tests {
         assert_eq!(port_in_unit(edited), Some(44075));
     }
 
+    /// The unit the Debian package installs is exactly what `service install` writes for a
+    /// binary in /usr/bin.
+    #[test]
+    fn the_packaged_unit_is_the_generated_one() {
+        let packaged = include_str!("../../pkg/openrouter-pkce.service");
+        let generated = unit_text(
+            Manager::Systemd,
+            Path::new("/usr/bin/openrouter-pkce"),
+            &serve_args(crate::defaults::PORT, None),
+        );
+        assert_eq!(packaged, generated);
+    }
+
     #[test]
     fn systemd_specifiers_and_variables_are_taken_literally() {
         let text = unit_text(
