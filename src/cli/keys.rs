@@ -77,7 +77,10 @@ fn describe(saved: &Saved, info: &KeyInfo) -> String {
         .unwrap_or_default();
     let mut lines = vec![format!(
         "Logged in{who} (profile {}, key in {})",
-        saved.profile, saved.storage
+        // The metadata is ours (read only from a private directory), but still text from a
+        // file: nothing in it reaches the terminal raw.
+        shown(&saved.profile),
+        shown(&saved.storage.to_string())
     )];
     if let Some(label) = &info.label {
         lines.push(format!("  Key:     {}", clean(label)));
@@ -110,7 +113,10 @@ fn describe(saved: &Saved, info: &KeyInfo) -> String {
             .map(clean)
             .unwrap_or("never".into())
     ));
-    lines.push(format!("  OpenRouter: {}", saved.openrouter_url));
+    lines.push(format!(
+        "  OpenRouter: {}",
+        shown(saved.openrouter_url.as_str())
+    ));
     lines.join("\n")
 }
 
