@@ -42,6 +42,15 @@ async fn service() -> TestService {
     }
 }
 
+/// A service whose OpenRouter check has already passed in real time, then the clock paused:
+/// the check's network round trip must not meet a clock that jumps ahead while it waits.
+async fn paused_service() -> TestService {
+    let s = service().await;
+    s.engine().check_reachable().await.unwrap();
+    tokio::time::pause();
+    s
+}
+
 fn request(method: &str, uri: &str) -> axum::http::request::Builder {
     Request::builder()
         .method(method)
@@ -377,9 +386,9 @@ async fn callbacks_are_routed_to_their_flow_by_state_and_nonce() {
 
 // The paused clock orders events: it only moves when every task is idle, so the long-poll is
 // waiting before the callback is sent.
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_long_poll_returns_as_soon_as_the_callback_lands() {
-    let s = service().await;
+    let s = paused_service().await;
     let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
     let (cb, state) = callback_of(flow["authorize_url"].as_str().unwrap());
     let poll = {
@@ -451,9 +460,9 @@ async fn delete_cancels_and_the_callback_right_after_is_refused() {
     assert_eq!(send(&s, req).await.0, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn pending_flows_expire_at_the_default_flow_timeout() {
-    let s = service().await;
+    let s = paused_service().await;
     let started = tokio::time::Instant::now();
     let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
     let id = flow["id"].as_str().unwrap();
@@ -483,9 +492,9 @@ async fn pending_flows_expire_at_the_default_flow_timeout() {
     assert_eq!(callback(&s, &cb).await.0, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn finished_results_are_wiped_after_the_default_ttl() {
-    let s = service().await;
+    let s = paused_service().await;
     let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
     let (mut cb, state) = callback_of(flow["authorize_url"].as_str().unwrap());
     cb.query_pairs_mut()
@@ -508,9 +517,9 @@ async fn finished_results_are_wiped_after_the_default_ttl() {
     assert_eq!(send(&s, req).await.0, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn stopping_fails_pending_flows_and_refuses_new_ones() {
-    let s = service().await;
+    let s = paused_service().await;
     let (_, flow) = create(&s, r#"{"exchange":true}"#).await;
     let poll = {
         let s = s.clone();
