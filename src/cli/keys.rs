@@ -68,7 +68,6 @@ async fn status(profile: Profile) -> Result<()> {
 
 /// The readable block `status` shows on a terminal. Text from the network is sanitised.
 fn describe(saved: &Saved, info: &KeyInfo) -> String {
-    let clean = |t: &str| shown(t);
     let money = |v: Option<f64>| v.map_or("?".to_owned(), |v| format!("${v:.2}"));
     let who = saved
         .user_id
@@ -83,7 +82,7 @@ fn describe(saved: &Saved, info: &KeyInfo) -> String {
         shown(&saved.storage.to_string())
     )];
     if let Some(label) = &info.label {
-        lines.push(format!("  Key:     {}", clean(label)));
+        lines.push(format!("  Key:     {}", shown(label)));
     }
     lines.push(format!(
         "  Usage:   {} in all (today {}, this week {}, this month {})",
@@ -98,7 +97,7 @@ fn describe(saved: &Saved, info: &KeyInfo) -> String {
             money(info.limit_remaining),
             info.limit_reset
                 .as_deref()
-                .map(|r| format!(", resets {}", clean(r)))
+                .map(|r| format!(", resets {}", shown(r)))
                 .unwrap_or_default()
         ),
         None => "  Limit:   none".to_owned(),
@@ -110,7 +109,7 @@ fn describe(saved: &Saved, info: &KeyInfo) -> String {
         "  Expires: {}",
         info.expires_at
             .as_deref()
-            .map(clean)
+            .map(shown)
             .unwrap_or("never".into())
     ));
     lines.push(format!(
@@ -132,7 +131,7 @@ async fn logout(profile: Profile) -> Result<()> {
     let removed = blocking(move || keys::remove(&profile)).await?;
     match &removed {
         Removed::Profile(saved) => {
-            let reminder = if is_stand_in(&saved.openrouter_url) {
+            let reminder = if crate::input::is_loopback_host(&saved.openrouter_url) {
                 " (a stand-in's key: nothing exists on a real account)".to_owned()
             } else {
                 format!(
@@ -153,16 +152,6 @@ async fn logout(profile: Profile) -> Result<()> {
         profile: &name,
         removed: !matches!(removed, Removed::Nothing),
     })
-}
-
-/// Whether `url` is a stand-in's (loopback), whose keys exist on no real account.
-pub fn is_stand_in(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
 }
 
 /// Text from the network (a user id) made safe and short for a terminal line.

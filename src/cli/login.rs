@@ -109,10 +109,7 @@ async fn save_plan(
     if !config.exchange {
         return Ok(None);
     }
-    let stand_in = own_stand_in
-        || matches!(openrouter.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
-        || matches!(openrouter.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
-        || openrouter.host_str() == Some("localhost");
+    let stand_in = own_stand_in || crate::input::is_loopback_host(openrouter);
     let save = config
         .save
         .unwrap_or_else(|| std::io::stdout().is_terminal() && !stand_in && config.output.is_none());
