@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
-use openrouter_pkce::openrouter::standin::{self, Consent, StandInOptions};
+use openrouter_pkce::{Consent, StandIn};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_openrouter-pkce");
@@ -28,7 +28,7 @@ fn main() {
         floor(&role);
         return;
     }
-    openrouter_pkce::tls::install_crypto_provider();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -96,11 +96,10 @@ impl Home {
     fn ca(&self) -> PathBuf {
         self.dir.path().join("config/openrouter-pkce/ca.pem")
     }
+    /// Makes the local CA and certificate the way people get them: the first `demo`.
     fn warm(&self) {
-        openrouter_pkce::tls::load(&openrouter_pkce::tls::CertSource::Local(
-            self.dir.path().join("config/openrouter-pkce"),
-        ))
-        .unwrap();
+        let status = self.command(&["demo", "--port", "0"]).status().unwrap();
+        assert!(status.success(), "demo failed in the bench's home");
     }
 }
 
@@ -196,7 +195,7 @@ fn login_args(port: u16, openrouter: &str) -> Vec<String> {
 async fn t_ready(cold: bool) -> Stats {
     let mut samples = Vec::new();
     // A live OpenRouter: the login checks it answers before it shows the URL.
-    let (openrouter, _task) = standin::start(0, StandInOptions::default()).await.unwrap();
+    let (_stand_in, openrouter) = stand_in(Consent::Ask).await;
     let warm_home = Home::new();
     warm_home.warm();
     for _ in 0..RUNS {
@@ -318,18 +317,10 @@ async fn one_login(
 }
 
 async fn t_total(spare: bool) -> (Stats, f64) {
-    let (url, _task) = standin::start(
-        0,
-        StandInOptions {
-            consent: Consent::AutoApprove,
-            ..StandInOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (_stand_in, url) = stand_in(Consent::AutoApprove).await;
     let home = Home::new();
     home.warm();
-    let browser = openrouter_pkce::openrouter::browser_like_client(Some(&home.ca())).unwrap();
+    let browser = browser_trusting(&home.ca());
     let mut times = Vec::new();
     let mut peak = 0f64;
     for _ in 0..RUNS {
@@ -375,7 +366,7 @@ impl Memory {
 /// The largest memory of `LOGIN_MEMORY_RUNS` one-shot logins, each measured once it has printed
 /// its authorize URL and is waiting for the callback (what a login costs while a person signs in).
 async fn login_waiting_memory() -> Memory {
-    let (url, _task) = standin::start(0, StandInOptions::default()).await.unwrap();
+    let (_stand_in, url) = stand_in(Consent::Ask).await;
     let home = Home::new();
     home.warm();
     let mut worst = Memory {
@@ -440,18 +431,17 @@ async fn memory_with_pending(n: usize) -> (Memory, Memory) {
     let home = Home::new();
     home.warm();
     // Flows start only while OpenRouter answers.
-    let (openrouter, _task) = standin::start(0, StandInOptions::default()).await.unwrap();
+    let (_stand_in, openrouter) = stand_in(Consent::Ask).await;
     let served = start_serve(&home, openrouter.as_str()).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let idle = Memory::of(served.child.id());
     for _ in 0..n {
-        let (status, body) = openrouter_pkce::service::socket::request(
+        let (status, body) = control_request(
             &served.socket,
             hyper::Method::POST,
             "/v1/flows",
             Some(br#"{"exchange": true}"#.to_vec()),
             tokio::time::Instant::now() + Duration::from_secs(10),
-            64 * 1024,
         )
         .await
         .unwrap();
@@ -516,15 +506,7 @@ async fn flood(port: u16, path: &'static str, tls: Option<PathBuf>) -> f64 {
 
 /// (HTTP rate, HTTPS rate, floor rate, login ms during the flood or None if it failed)
 async fn flood_all() -> (f64, f64, f64, Option<f64>) {
-    let (standin_url, _task) = standin::start(
-        0,
-        StandInOptions {
-            consent: Consent::AutoApprove,
-            ..StandInOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (_stand_in, standin_url) = stand_in(Consent::AutoApprove).await;
     let home = Home::new();
     home.warm();
     let served = start_serve(&home, standin_url.as_str()).await;
@@ -568,7 +550,7 @@ fn timed_login(
     let args = login_args(port, standin_url);
     let mut cmd = home.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let browser = openrouter_pkce::openrouter::browser_like_client(Some(&home.ca())).unwrap();
+    let browser = browser_trusting(&home.ca());
     async move {
         {
             let started = Instant::now();
@@ -608,15 +590,7 @@ fn timed_login(
 /// A login through `serve` at its shipped limits while 500 idle and 500 part-way clients
 /// (both loopback addresses) hold more connections than its cap: ms, or None if it failed.
 async fn login_during_idle_flood() -> Option<f64> {
-    let (standin_url, _task) = standin::start(
-        0,
-        StandInOptions {
-            consent: Consent::AutoApprove,
-            ..StandInOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (_stand_in, standin_url) = stand_in(Consent::AutoApprove).await;
     let home = Home::new();
     home.warm();
     let served = start_serve(&home, standin_url.as_str()).await;
@@ -839,4 +813,65 @@ fn row_report(
         "report".into(),
         true,
     )
+}
+
+/// An HTTP client that trusts `ca` and follows redirects, as a browser would.
+fn browser_trusting(ca: &std::path::Path) -> reqwest::Client {
+    let cert = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_merge([cert])
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .build()
+        .unwrap()
+}
+
+/// One request to the service's control socket: status and body.
+async fn control_request(
+    socket: &std::path::Path,
+    method: hyper::Method,
+    uri: &str,
+    body: Option<Vec<u8>>,
+    until: tokio::time::Instant,
+) -> Result<(u16, String), String> {
+    let exchange = async {
+        let stream = tokio::net::UnixStream::connect(socket)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(hyper::header::HOST, "localhost")
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(http_body_util::Full::new(Bytes::from(
+                body.unwrap_or_default(),
+            )))
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    tokio::time::timeout_at(until, exchange)
+        .await
+        .unwrap_or_else(|_| Err("timed out".into()))
+}
+
+/// The library's OpenRouter stand-in (kept alive by the caller) and its URL.
+async fn stand_in(consent: Consent) -> (StandIn, url::Url) {
+    let stand_in = StandIn::builder().consent(consent).start().await.unwrap();
+    let url = url::Url::parse(stand_in.url()).unwrap();
+    (stand_in, url)
 }

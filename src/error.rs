@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 /// A boxed underlying error, kept so a message can say what really happened.
 pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Everything that can end a command without success.
+/// Everything that can end a login or a command without success. Each has an exit code
+/// ([`Error::exit_code`]) and an error code ([`Error::kind`]), the same in the CLI, the control
+/// API and `--events`; messages say what happened and what to do, never a secret.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A flag, environment variable or stdin document was malformed; nothing was sent.
     #[error("invalid {field}: {expected}")]
@@ -255,8 +258,14 @@ impl ErrorKind {
 }
 
 impl Error {
+    /// The process exit code the command-line program ends with for this error (0-10, 130):
+    /// documented in the README, stable across versions.
+    pub fn exit_code(&self) -> u8 {
+        self.kind().exit_code()
+    }
+
     /// A bad-input error for `field`, expecting `expected`.
-    pub fn bad_input(field: &'static str, expected: impl Into<String>) -> Self {
+    pub(crate) fn bad_input(field: &'static str, expected: impl Into<String>) -> Self {
         Error::BadInput {
             field,
             expected: expected.into(),
@@ -284,8 +293,17 @@ impl Error {
         }
     }
 
+    /// The same complaint about bad input, naming `field` instead (a library setting where
+    /// the check was written for a CLI flag).
+    pub(crate) fn named(self, field: &'static str) -> Self {
+        match self {
+            Error::BadInput { expected, .. } => Error::BadInput { field, expected },
+            other => other,
+        }
+    }
+
     /// An internal error with context that keeps its source: "writing /path: permission denied".
-    pub fn internal(context: impl Into<String>, source: impl Into<Source>) -> Self {
+    pub(crate) fn internal(context: impl Into<String>, source: impl Into<Source>) -> Self {
         Error::Internal {
             context: context.into(),
             source: source.into(),
@@ -397,8 +415,6 @@ pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-/// Exit code for success.
-pub const EXIT_OK: u8 = 0;
 /// Exit code for internal failures (local I/O, certificates).
 pub const EXIT_INTERNAL: u8 = 1;
 /// Exit code for bad input: a malformed flag, variable or code bundle. Also clap's usage errors.
@@ -423,7 +439,7 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 pub const EXIT_NOT_LOGGED_IN: u8 = 10;
 
 /// The process exit code for `error`; the single place these numbers are chosen.
-pub fn exit_code(error: &Error) -> u8 {
+pub(crate) fn exit_code(error: &Error) -> u8 {
     error.kind().exit_code()
 }
 
@@ -482,7 +498,7 @@ mod tests {
             );
         }
         let mut codes: Vec<u8> = errors.iter().map(exit_code).collect();
-        assert!(codes.iter().all(|&c| c != EXIT_OK));
+        assert!(codes.iter().all(|&c| c != 0));
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), errors.len(), "exit codes are not distinct");
@@ -494,7 +510,7 @@ mod tests {
             let json = serde_json::to_string(&kind).unwrap();
             assert_eq!(json, format!("\"{}\"", kind.as_str()));
             assert_eq!(serde_json::from_str::<ErrorKind>(&json).unwrap(), kind);
-            assert_ne!(kind.exit_code(), EXIT_OK);
+            assert_ne!(kind.exit_code(), 0);
         }
         assert_eq!(
             serde_json::from_str::<ErrorKind>("\"from_the_future\"").unwrap(),

@@ -129,7 +129,7 @@ async fn forged_and_stray_requests_are_refused_and_the_real_login_still_complete
     }
 
     // Still waiting: now the real browser round trip.
-    let browser = openrouter_pkce::openrouter::browser_like_client(Some(&w.env.ca_cert())).unwrap();
+    let browser = browser_trusting(&w.env.ca_cert());
     let page = browser.get(w.authorize.as_str()).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(

@@ -52,11 +52,7 @@ fn create_code_sends_every_field_and_its_bundle_exchanges() {
         })
     );
     // The challenge really is S256 of the bundle's verifier.
-    let verifier = openrouter_pkce::secret::CodeVerifier::new(b["code_verifier"].as_str().unwrap());
-    assert_eq!(
-        challenge,
-        openrouter_pkce::pkce::challenge(&verifier, openrouter_pkce::pkce::ChallengeMethod::S256)
-    );
+    assert_eq!(challenge, s256(b["code_verifier"].as_str().unwrap()));
 
     let (status, stdout, stderr) = stand_in.exchange(&env, &bundle);
     assert!(status.success(), "{stderr}");

@@ -177,46 +177,6 @@ fn port_zero_listens_on_any_free_port_and_a_taken_explicit_port_says_what_to_do(
     );
 }
 
-/// Without --port, the preferred port (3000) is used when free, else any free port. Tests
-/// never touch port 3000, so the library's host is started with another preferred port.
-#[tokio::test]
-async fn a_busy_preferred_port_falls_back_to_a_free_one() {
-    use openrouter_pkce::flow::local::{LocalHost, LocalOptions, PortChoice};
-    let env = TestEnv::new();
-    let (openrouter, _stand_in) =
-        openrouter_pkce::openrouter::standin::start(0, Default::default())
-            .await
-            .unwrap();
-    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let busy = held.local_addr().unwrap().port();
-    let options = |port| LocalOptions {
-        openrouter: openrouter.clone(),
-        port,
-        scheme: openrouter_pkce::flow::CallbackScheme::Http,
-        cert: openrouter_pkce::tls::CertSource::Local(env.config_dir()),
-        timeout: std::time::Duration::from_secs(5),
-    };
-    let host = LocalHost::start(&options(PortChoice::Preferred(busy)))
-        .await
-        .unwrap();
-    assert_ne!(host.port(), busy);
-    host.shutdown().await;
-    // Free: the preferred port itself.
-    drop(held);
-    let host = LocalHost::start(&options(PortChoice::Preferred(busy)))
-        .await
-        .unwrap();
-    assert_eq!(host.port(), busy);
-    host.shutdown().await;
-    // Exact: no fallback.
-    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let busy = held.local_addr().unwrap().port();
-    let e = LocalHost::start(&options(PortChoice::Exact(busy)))
-        .await
-        .unwrap_err();
-    assert_eq!(openrouter_pkce::exit_code(&e), 7, "{e}");
-}
-
 #[test]
 fn an_unreachable_openrouter_is_exit_6_before_any_browser_opens() {
     let env = TestEnv::new();

@@ -176,28 +176,8 @@ fn proxy_and_certificate_trouble_say_what_to_do() {
 
     // An https "OpenRouter" whose certificate comes from a CA nobody trusts.
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let ca_dir = env.home().join("other-ca");
-    let (port, ca_pem) = runtime.block_on(async {
-        let tls =
-            openrouter_pkce::tls::load(&openrouter_pkce::tls::CertSource::Local(ca_dir.clone()))
-                .unwrap();
-        let listener = openrouter_pkce::server::listener::LoopbackListener::bind(0)
-            .await
-            .unwrap();
-        let port = listener.port();
-        let app = axum::Router::new().fallback(|| async {
-            (
-                axum::http::StatusCode::NOT_FOUND,
-                r#"{"error":{"code":404,"message":"Not Found"}}"#,
-            )
-        });
-        let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            let _keep = _stop;
-            listener.serve(app, Some(tls.config), stop_rx).await
-        });
-        (port, tls.ca_cert_path.unwrap())
-    });
+    let ca_pem = env.home().join("other-ca.pem");
+    let port = runtime.block_on(serve_https_not_found(&ca_pem));
     let create = |ssl_cert_file: Option<&std::path::Path>| {
         let mut cmd = env.command();
         cmd.args([
@@ -217,4 +197,55 @@ fn proxy_and_certificate_trouble_say_what_to_do() {
     // With the CA in SSL_CERT_FILE the request gets through (the fake answers 404: exit 5).
     let (status, _, stderr) = create(Some(&ca_pem));
     assert_eq!(status.code(), Some(5), "{stderr}");
+}
+
+/// An https server on localhost answering every request with OpenRouter's JSON 404, its
+/// certificate issued by a fresh CA (written to `ca_pem`) that nothing trusts.
+async fn serve_https_not_found(ca_pem: &std::path::Path) -> u16 {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    install_crypto_provider();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    std::fs::write(ca_pem, ca.pem()).unwrap();
+    let issuer = Issuer::new(ca_params, &ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            r#"{"error":{"code":404,"message":"Not Found"}}"#,
+        )
+    });
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake: nothing to serve.
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    port
 }

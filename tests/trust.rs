@@ -7,9 +7,23 @@ use std::process::Command;
 
 use common::*;
 
-/// Makes the local CA the way a login does (no certutil needed).
+/// Makes the local CA the way a login does (no certutil needed): a whole login through the
+/// library against its stand-in.
 fn make_local_ca(env: &TestEnv) {
-    openrouter_pkce::tls::load(&openrouter_pkce::tls::CertSource::Local(env.config_dir())).unwrap();
+    use openrouter_pkce::{Browser, Login, StandIn};
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let stand_in = StandIn::start().await.unwrap();
+        Login::builder()
+            .openrouter_url(stand_in.url())
+            .port(0)
+            .browser(Browser::BuiltIn)
+            .config_dir(env.config_dir())
+            .build()
+            .unwrap()
+            .run()
+            .await
+            .unwrap();
+    });
     assert!(env.ca_cert().exists());
 }
 

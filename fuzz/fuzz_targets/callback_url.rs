@@ -3,8 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use openrouter_pkce::flow::pending::{CallbackParams, PendingFlows};
-use openrouter_pkce::secret::{Nonce, State};
+use openrouter_pkce::fuzzing::{CallbackParams, Nonce, PendingFlows, State};
 
 const NONCE: &str = "fuzz-nonce-0123456789abcdefghijklmnopqrstuvw";
 const STATE: &str = "fuzz-state-0123456789abcdefghijklmnopqrstuvw";

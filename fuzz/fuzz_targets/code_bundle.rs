@@ -2,13 +2,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use openrouter_pkce::error::Error;
-use openrouter_pkce::openrouter::CodeBundle;
+use openrouter_pkce::{CodeBundle, Error};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     match CodeBundle::from_json(text) {
-        Ok(bundle) => assert!(!bundle.code.secret().is_empty()),
+        Ok(bundle) => assert!(!bundle.code().is_empty()),
         Err(Error::BadInput { .. }) => {}
         Err(other) => panic!("unexpected error kind: {other:?}"),
     }

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use openrouter_pkce::service::api::CreateFlowRequest;
+use openrouter_pkce::fuzzing::CreateFlowRequest;
 
 fuzz_target!(|data: &[u8]| {
     let now = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);

@@ -224,7 +224,7 @@ pub async fn save_login(key: KeyResponse, profile: Profile, openrouter: Url) -> 
         })?;
     }
     crate::ui::emit(&crate::ui::events::Event::Succeeded {
-        user_id: key.user_id.as_deref(),
+        user_id: key.user_id.clone(),
     });
     let who = user_id.map(|u| format!(" as {u}")).unwrap_or_default();
     crate::ui::done(&format!(

@@ -180,7 +180,7 @@ async fn report(result: FlowResult, output: Option<PathBuf>) -> Result<()> {
             let user_id = key.user_id.clone();
             let place = deliver_key(key, output).await?;
             crate::ui::emit(&Event::Succeeded {
-                user_id: user_id.as_deref(),
+                user_id: user_id.clone(),
             });
             let who = user_id
                 .as_deref()

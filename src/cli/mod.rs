@@ -1,15 +1,89 @@
 //! The command line: clap's arguments ([`args`]), the typed configuration built from them once
 //! ([`config`]), the dispatcher ([`run`]) and the commands.
 
-pub mod args;
-pub mod config;
-pub mod keys;
-pub mod login;
-pub mod output;
-pub mod run;
-pub mod scheme;
-pub mod serve;
-pub mod tools;
+pub(crate) mod args;
+pub(crate) mod config;
+pub(crate) mod keys;
+pub(crate) mod login;
+pub(crate) mod output;
+pub(crate) mod run;
+pub(crate) mod scheme;
+pub(crate) mod serve;
+pub(crate) mod tools;
 
-pub use args::{Cli, Command};
-pub use run::run;
+pub(crate) use args::{Cli, Command};
+pub(crate) use run::run;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::config::{json_logs, wants_events};
+use crate::error::{EXIT_INTERNAL, exit_code};
+use crate::logging;
+
+/// The `openrouter-pkce` program: parses the process's arguments, runs the command, and
+/// returns its exit code (0 on success; the README lists the others).
+pub fn main() -> ExitCode {
+    // Known before parsing, so even a bad flag is reported as an `error` event.
+    if std::env::args_os().any(|a| a == "--events") {
+        crate::ui::use_events();
+    }
+    // A person (or an app reading stderr) is told what happens; the library alone says nothing.
+    crate::ui::use_prose();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    if wants_events(&cli) {
+        crate::ui::use_events();
+    }
+    let default_level = match cli.command {
+        Command::Serve(_) => "openrouter_pkce=info,warn",
+        _ => "warn",
+    };
+    // Under --events, log lines are JSON too, so stderr stays one JSON object per line.
+    logging::init(json_logs(&cli) || crate::ui::events(), default_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: could not start the async runtime: {e}"
+            );
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            crate::ui::failed(&e);
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// clap's refusal of the command line: as clap prints it, or as one `error` event under
+/// `--events` (help and version still print as text).
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let informational = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+        || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
+    if !crate::ui::events() || informational {
+        e.exit();
+    }
+    let text = e.kind().to_string();
+    let detail = e.to_string();
+    let message = detail
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim_start_matches("error: ").to_owned())
+        .unwrap_or(text);
+    crate::ui::failed(&crate::Error::bad_input("command line", message));
+    ExitCode::from(crate::error::EXIT_BAD_INPUT)
+}

@@ -32,9 +32,6 @@ pub trait FlowHost {
         progress: &Progress,
     ) -> impl Future<Output = Result<FlowResult>> + Send;
 
-    /// The port the login's callback comes back to.
-    fn port(&self) -> u16;
-
     /// Ends the login so no callback can complete it any more (bounded; best effort).
     fn cancel(&self, flow: &StartedFlow) -> impl Future<Output = ()> + Send;
 

@@ -31,7 +31,7 @@ pub async fn authorize(
     }
     if crate::ui::events() {
         crate::ui::emit(&crate::ui::events::Event::AuthorizeUrl {
-            url: url.as_str(),
+            url: url.to_string(),
             expires_at: (time::OffsetDateTime::now_utc() + timeout)
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),

@@ -142,17 +142,28 @@ impl LocalHost {
         })
     }
 
-    /// The port the listener is bound to.
-    pub fn port(&self) -> u16 {
-        self.engine.config().port
-    }
-
     /// Stops the listener after letting open connections finish (bounded).
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
         let server = self.server.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(server) = server {
             let _ = server.await;
+        }
+    }
+}
+
+impl Drop for LocalHost {
+    /// A login dropped mid-way (an app cancelling by dropping the future): stop listening at
+    /// once, so a late callback finds no one and the port is free again.
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        let check = self
+            .reachable
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(check) = check {
+            check.abort();
         }
     }
 }
@@ -227,10 +238,6 @@ impl FlowHost for LocalHost {
         }
     }
 
-    fn port(&self) -> u16 {
-        LocalHost::port(self)
-    }
-
     async fn cancel(&self, flow: &StartedFlow) {
         self.engine.cancel(&flow.id);
     }
@@ -241,5 +248,33 @@ impl FlowHost for LocalHost {
 
     fn ca_cert(&self) -> Option<PathBuf> {
         self.ca_cert.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without --port, the preferred port (3000) is used when free, else any free port; an
+    /// explicit --port is that port or exit 7. Tests never touch port 3000, so the preferred
+    /// port here is one the test holds.
+    #[tokio::test]
+    async fn a_busy_preferred_port_falls_back_to_a_free_one() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let busy = held.local_addr().unwrap().port();
+        let listener = bind(PortChoice::Preferred(busy)).await.unwrap();
+        assert_ne!(listener.port(), busy);
+        drop(listener);
+        // Free: the preferred port itself.
+        drop(held);
+        let listener = bind(PortChoice::Preferred(busy)).await.unwrap();
+        assert_eq!(listener.port(), busy);
+        drop(listener);
+        // Exact: no fallback.
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let busy = held.local_addr().unwrap().port();
+        let e = bind(PortChoice::Exact(busy)).await.unwrap_err();
+        assert_eq!(e.exit_code(), 7, "{e}");
+        assert!(e.to_string().contains("--port"), "{e}");
     }
 }

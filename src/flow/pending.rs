@@ -195,6 +195,7 @@ impl PendingFlows {
     }
 
     /// Whether no flow is waiting.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

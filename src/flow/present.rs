@@ -41,12 +41,12 @@ pub fn show(
             let url = url.clone();
             let progress = progress.clone();
             // Opening may block (xdg-open) or fail; the wait for the callback starts regardless.
-            // The redirect page lives until the login ends (the task ends with the runtime).
+            // The redirect page lives until the login ends.
             tokio::spawn(async move {
                 let (opened, page) = crate::sys::browser::open_private(url.as_str()).await;
                 progress.browser(opened);
                 if let Some(page) = page {
-                    page_until_login_ends(page).await;
+                    progress.keep_page(page);
                 }
             });
         }
@@ -74,16 +74,10 @@ pub fn show(
     Ok(())
 }
 
-/// Keeps the redirect page until the process is interrupted or the runtime shuts down (the
-/// login is over then); the page is removed when dropped.
-async fn page_until_login_ends(page: crate::sys::browser::RedirectFile) {
-    crate::sys::signal::interrupted().await;
-    drop(page);
-}
-
-/// On a terminal, reads pasted redirect URLs and delivers them like a browser request.
+/// On a terminal, reads pasted redirect URLs and delivers them like a browser request (the
+/// command-line program only: a library never reads its host's stdin).
 pub fn offer_paste(flows: PendingFlows) {
-    if !std::io::stdin().is_terminal() {
+    if !crate::ui::prose() || !std::io::stdin().is_terminal() {
         return;
     }
     say!("If your browser is on another machine, paste the address it ends up on here.");

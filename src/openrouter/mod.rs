@@ -51,20 +51,23 @@ pub fn authorize_url(
     url
 }
 
-/// What `authorize` prints and `exchange` reads: everything needed to redeem a code.
+/// A code and what redeeming it needs: what `authorize` prints and `exchange` reads, what
+/// [`Login::authorize`](crate::Login::authorize) and
+/// [`OpenRouter::create_code`](crate::OpenRouter::create_code) return. Its `Debug` shows no
+/// secret; [`to_json`](CodeBundle::to_json) is the one way they are written out.
 #[derive(Debug, Deserialize)]
 #[serde(try_from = "CodeBundleJson<'_>")]
 pub struct CodeBundle {
     /// The single-use authorization code.
-    pub code: AuthCode,
+    pub(crate) code: AuthCode,
     /// The verifier whose challenge was sent with the authorize request; `None` for a code
     /// made without a challenge.
-    pub code_verifier: Option<CodeVerifier>,
+    pub(crate) code_verifier: Option<CodeVerifier>,
     /// How the challenge was derived; `None` (sent as no method at all, never guessed) for a
     /// code made without one.
-    pub code_challenge_method: Option<ChallengeMethod>,
+    pub(crate) code_challenge_method: Option<ChallengeMethod>,
     /// The callback URL the code was issued for, where known.
-    pub callback_url: Option<String>,
+    pub(crate) callback_url: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -117,12 +120,30 @@ impl<'a> TryFrom<CodeBundleJson<'a>> for CodeBundle {
 }
 
 impl CodeBundle {
+    /// The single-use code (secret: keep it out of logs).
+    pub fn code(&self) -> &str {
+        self.code.secret()
+    }
+
+    /// The PKCE verifier (secret), when the code was made with a challenge.
+    pub fn code_verifier(&self) -> Option<&str> {
+        self.code_verifier.as_ref().map(|v| v.secret())
+    }
+
+    /// The callback URL the code was issued for, where known.
+    pub fn callback_url(&self) -> Option<&str> {
+        self.callback_url.as_deref()
+    }
+
     /// The bundle as one JSON object (what `authorize` prints).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a struct of strings always serializes")
     }
 
     /// Parses a bundle from JSON, naming the field at fault; never echoes the input.
+    ///
+    /// # Errors
+    /// [`Error::BadInput`] naming the field at fault.
     pub fn from_json(text: &str) -> Result<Self> {
         // A UTF-8 byte-order mark (some Windows editors and shells add one) is not an error.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -141,7 +162,7 @@ impl CodeBundle {
 
     /// Builds a bundle, checking the verifier has RFC 7636's form. A method needs a verifier;
     /// a bundle with neither is a code made without a challenge.
-    pub fn new(
+    pub(crate) fn new(
         code: AuthCode,
         code_verifier: Option<CodeVerifier>,
         code_challenge_method: Option<ChallengeMethod>,
@@ -241,13 +262,6 @@ impl KeyInfo {
     }
 }
 
-impl KeyResponse {
-    /// `{"key","user_id"}`: what `exchange` and `login` print.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("a key and an optional string always serialize")
-    }
-}
-
 /// The body of `POST /api/v1/auth/keys/code` (OpenRouter's CreateAuthKeysCodeRequest).
 #[derive(Debug, Clone, Serialize)]
 pub struct CreateAuthKeysCodeRequest {
@@ -279,12 +293,6 @@ pub struct CreateAuthKeysCodeRequest {
 pub struct CreatedCode {
     /// The authorization code (secret from the first byte).
     pub id: AuthCode,
-    /// The app the code belongs to.
-    #[serde(default)]
-    pub app_id: Option<serde_json::Value>,
-    /// When the code was created (kept as sent: nothing here depends on its form).
-    #[serde(default)]
-    pub created_at: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -375,11 +383,6 @@ impl OpenRouterClient {
             .build()
             .map_err(|e| Error::internal("building the HTTP client", e))?;
         Ok(Self { http, base })
-    }
-
-    /// The base URL requests go to.
-    pub fn base(&self) -> &Url {
-        &self.base
     }
 
     /// Whether OpenRouter answers at all (any HTTP status will do), within `timeout`: checked
@@ -979,7 +982,7 @@ mod tests {
             user_id: Some("u1".into()),
         };
         assert_eq!(
-            serde_json::from_str::<serde_json::Value>(&r.to_json()).unwrap(),
+            serde_json::to_value(&r).unwrap(),
             serde_json::json!({"key": "sk-1", "user_id": "u1"})
         );
         assert!(!format!("{r:?}").contains("sk-1"));

@@ -643,3 +643,56 @@ async fn stats(State(s): State<StandIn>) -> Response {
     }))
     .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+    /// An expired code: 403 "Authorization code expired", at the shipped ten minutes, on a
+    /// paused clock (the stand-in keeps time with tokio's clock for this).
+    #[tokio::test(start_paused = true)]
+    async fn an_expired_code_says_so() {
+        let app = router(StandInOptions {
+            consent: Consent::AutoApprove,
+            ..StandInOptions::default()
+        });
+        let challenge = pkce::challenge(
+            &crate::secret::CodeVerifier::new(VERIFIER),
+            pkce::ChallengeMethod::S256,
+        );
+        let auth = Request::get(format!(
+            "/auth?callback_url=http%3A%2F%2Flocalhost%3A4000%2Fcb&code_challenge={challenge}&code_challenge_method=S256"
+        ))
+        .body(Body::empty())
+        .unwrap();
+        let back = app.clone().oneshot(auth).await.unwrap();
+        let location = back.headers()[header::LOCATION].to_str().unwrap();
+        let code = Url::parse(location)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned();
+        tokio::time::advance(CODE_TTL + Duration::from_secs(1)).await;
+        let body =
+            json!({"code": code, "code_verifier": VERIFIER, "code_challenge_method": "S256"});
+        let exchange = Request::post("/api/v1/auth/keys")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let reply = app.oneshot(exchange).await.unwrap();
+        assert_eq!(reply.status(), StatusCode::FORBIDDEN);
+        let bytes = reply.into_body().collect().await.unwrap().to_bytes();
+        let reply: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(reply["error"]["message"], "Authorization code expired");
+        assert_eq!(reply["error"]["code"], 403);
+    }
+}

@@ -396,10 +396,6 @@ impl FlowHost for ServiceClient {
         }
     }
 
-    fn port(&self) -> u16 {
-        self.port
-    }
-
     async fn cancel(&self, flow: &StartedFlow) {
         self.delete(&flow.id).await;
     }

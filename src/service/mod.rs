@@ -22,7 +22,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use time::OffsetDateTime;
 use tokio::sync::watch;
-use url::Url;
 
 use crate::error::ErrorKind;
 use crate::flow::engine::{Engine, EngineConfig, FlowStatus, StartRefused};
@@ -47,7 +46,8 @@ pub struct ServiceConfig {
 
 impl ServiceConfig {
     /// The shipped defaults for `openrouter` on `port`.
-    pub fn new(openrouter: Url, port: u16, cert: CertSource) -> Self {
+    #[cfg(test)]
+    pub fn new(openrouter: url::Url, port: u16, cert: CertSource) -> Self {
         Self {
             engine: EngineConfig::new(openrouter, port),
             scheme: SchemeChoice::Auto,
@@ -91,11 +91,13 @@ impl Service {
     }
 
     /// The flow table.
+    #[cfg(test)]
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
     }
 
     /// Number of flows waiting for their callback.
+    #[cfg(test)]
     pub fn pending(&self) -> usize {
         self.inner.engine.pending()
     }

@@ -25,9 +25,10 @@ pub fn install() {
     });
 }
 
-/// Resolves once Ctrl-C or SIGTERM has arrived (at once if it already has).
+/// Resolves once Ctrl-C or SIGTERM has arrived (at once if it already has); never, unless the
+/// command-line program installed the handlers: a library must not take its host's signals
+/// (an app embedding a login cancels it by dropping the future).
 pub async fn interrupted() {
-    install();
     let Some(rx) = INTERRUPTED.get() else {
         return std::future::pending().await;
     };

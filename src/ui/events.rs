@@ -5,10 +5,12 @@ use serde::Serialize;
 
 use crate::error::{Error, ErrorKind};
 
-/// One line on stderr under `--events`. The `event` field names the variant.
-#[derive(Debug, Serialize)]
+/// One step of a login: a line on stderr under `--events`, or an item of an embedded login's
+/// [`Events`](crate::Events) stream. As JSON, the `event` field names the variant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event<'a> {
+#[non_exhaustive]
+pub enum Event {
     /// The callback listener is up (or the service's, for a delegated login).
     Listening {
         /// The port OpenRouter's redirect comes back to.
@@ -21,7 +23,7 @@ pub enum Event<'a> {
     /// the person).
     AuthorizeUrl {
         /// The URL.
-        url: &'a str,
+        url: String,
         /// When the login stops waiting (RFC 3339).
         expires_at: String,
     },
@@ -40,7 +42,7 @@ pub enum Event<'a> {
     Succeeded {
         /// The OpenRouter user, when known (`login`).
         #[serde(skip_serializing_if = "Option::is_none")]
-        user_id: Option<&'a str>,
+        user_id: Option<String>,
     },
     /// The command failed; `code` and `exit_code` are the control API's and the CLI's.
     Error {
@@ -54,13 +56,13 @@ pub enum Event<'a> {
     /// Anything the prose mode would have said in a line (a fallback port, a hint).
     Notice {
         /// The line.
-        message: &'a str,
+        message: String,
     },
 }
 
-impl Event<'_> {
+impl Event {
     /// The `error` event for `error`.
-    pub fn error(error: &Error) -> Event<'static> {
+    pub fn error(error: &Error) -> Event {
         Event::Error {
             code: error.kind(),
             exit_code: crate::error::exit_code(error),

@@ -1,35 +1,70 @@
-//! What a person (or an app reading stderr) sees while a command runs.
+//! What a person (or an app reading stderr, or an app embedding the library) sees while a
+//! command runs.
 //!
-//! Two modes, chosen once at start-up: prose for people (colour and a spinner only on a
+//! Three modes, chosen once at start-up: quiet for an app embedding the library (the default:
+//! a library never writes to the host's stderr; its login's events go to the app's own
+//! [`Events`](crate::Events) stream), prose for people (colour and a spinner only on a
 //! terminal, never with `NO_COLOR`), or `--events`, where stderr carries one JSON object per
 //! line ([`events::Event`]) and no prose at all. Every message goes through here (the crate's
-//! `say!` macro), so the two can never be mixed on one stream.
+//! `say!` macro), so two can never be mixed on one stream.
 
 pub mod events;
 pub mod progress;
 
 use std::io::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use anstyle::{AnsiColor, Style};
 use indicatif::ProgressBar;
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::error::Error;
 use events::Event;
 
-static EVENTS: AtomicBool = AtomicBool::new(false);
+/// Nothing on stderr: the library inside someone else's program.
+const QUIET: u8 = 0;
+/// Lines for a person: the command-line program.
+const PROSE: u8 = 1;
+/// NDJSON events on stderr: the command-line program under `--events`.
+const EVENTS: u8 = 2;
+
+static MODE: AtomicU8 = AtomicU8::new(QUIET);
 /// The spinner on screen, if any: other lines are printed above it, not through it.
 static SPINNER: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
+/// Where an embedded login's events go: the app's [`Events`](crate::Events) stream.
+pub type Sink = UnboundedSender<Event>;
+
+tokio::task_local! {
+    /// The events stream of the embedded login running on this task, so a `say!` deep in the
+    /// flow reaches the app as a `notice` without every layer passing the sink along.
+    static SINK: Sink;
+}
+
+/// Runs `fut` with its `say!` lines going to `sink` as `notice` events.
+pub async fn with_sink<F: std::future::Future>(sink: Sink, fut: F) -> F::Output {
+    SINK.scope(sink, fut).await
+}
+
+/// The command-line program speaks to a person on stderr (the library stays quiet).
+pub fn use_prose() {
+    let _ = MODE.compare_exchange(QUIET, PROSE, Ordering::Relaxed, Ordering::Relaxed);
+}
+
 /// Switches stderr to NDJSON events for the rest of the process (`--events`).
 pub fn use_events() {
-    EVENTS.store(true, Ordering::Relaxed);
+    MODE.store(EVENTS, Ordering::Relaxed);
 }
 
 /// Whether stderr carries events instead of prose.
 pub fn events() -> bool {
-    EVENTS.load(Ordering::Relaxed)
+    MODE.load(Ordering::Relaxed) == EVENTS
+}
+
+/// Whether a person reads stderr: the command-line program, not an app embedding the library.
+pub fn prose() -> bool {
+    MODE.load(Ordering::Relaxed) == PROSE
 }
 
 fn spinner() -> std::sync::MutexGuard<'static, Option<ProgressBar>> {
@@ -51,20 +86,26 @@ fn write_stderr(text: &str) {
     }
 }
 
-/// One line for the person (the `say!` macro); in events mode, a `notice` event instead.
+/// One line for the person (the `say!` macro); in events mode, a `notice` event instead; in
+/// an embedded login, a `notice` on the app's stream.
 pub fn say(args: std::fmt::Arguments<'_>) {
     let text = args.to_string();
+    let _ = SINK.try_with(|sink| {
+        sink.send(Event::Notice {
+            message: text.trim().to_owned(),
+        })
+    });
     if events() {
         emit(&Event::Notice {
-            message: text.trim(),
+            message: text.trim().to_owned(),
         });
-    } else {
+    } else if prose() {
         write_stderr(&format!("{text}\n"));
     }
 }
 
 /// Writes `event` as one JSON line, in events mode only.
-pub fn emit(event: &Event<'_>) {
+pub fn emit(event: &Event) {
     if !events() {
         return;
     }
@@ -75,7 +116,7 @@ pub fn emit(event: &Event<'_>) {
 
 /// A step done: "✓ text" with the tick in green (prose only).
 pub fn done(text: &str) {
-    if !events() {
+    if prose() {
         let green = Style::new().fg_color(Some(AnsiColor::Green.into())).bold();
         write_stderr(&format!("{green}✓{green:#} {text}\n"));
     }
@@ -86,6 +127,9 @@ pub fn failed(error: &Error) {
     stop_spinner();
     if events() {
         emit(&Event::error(error));
+        return;
+    }
+    if !prose() {
         return;
     }
     if matches!(error, Error::Interrupted) {
@@ -99,7 +143,7 @@ pub fn failed(error: &Error) {
 /// Whether a spinner can be shown: prose mode with stderr on a terminal.
 pub fn interactive_stderr() -> bool {
     use std::io::IsTerminal;
-    !events() && std::io::stderr().is_terminal()
+    prose() && std::io::stderr().is_terminal()
 }
 
 /// Shows `bar` as the spinner (replacing any other).

@@ -18,8 +18,12 @@ pub struct Progress {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
+    /// The embedding app's events stream, if it asked for one.
+    sink: Option<crate::ui::Sink>,
+    /// The page that hands the URL to the browser (its command line must not carry it): kept
+    /// until the login ends, then removed.
+    page: std::sync::Mutex<Option<crate::sys::browser::RedirectFile>>,
     /// `login` (a key comes next) or `authorize` (the code bundle is the result).
     exchange: bool,
     callback_seen: AtomicBool,
@@ -28,16 +32,44 @@ struct Inner {
     note: std::sync::Mutex<Option<&'static str>>,
 }
 
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("exchange", &self.exchange)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Progress {
     /// A reporter for a login that does (`login`) or does not (`authorize`) exchange.
     pub fn new(exchange: bool) -> Self {
+        Self::with_sink(exchange, None)
+    }
+
+    /// A reporter that also sends every event to an embedding app's stream.
+    pub fn with_sink(exchange: bool, sink: Option<crate::ui::Sink>) -> Self {
         Self {
             inner: Arc::new(Inner {
+                sink,
+                page: std::sync::Mutex::new(None),
                 exchange,
                 callback_seen: AtomicBool::new(false),
                 note: std::sync::Mutex::new(None),
             }),
         }
+    }
+
+    /// Reports `event`: on stderr under `--events`, and on the app's stream if it has one.
+    pub fn emit(&self, event: Event) {
+        crate::ui::emit(&event);
+        if let Some(sink) = &self.inner.sink {
+            let _ = sink.send(event);
+        }
+    }
+
+    /// Keeps the browser's redirect page until the login ends.
+    pub fn keep_page(&self, page: crate::sys::browser::RedirectFile) {
+        *self.inner.page.lock().unwrap_or_else(|p| p.into_inner()) = Some(page);
     }
 
     /// Keeps `note` to say once the login has started.
@@ -56,7 +88,7 @@ impl Progress {
         {
             say!("{note}");
         }
-        crate::ui::emit(&Event::Listening {
+        self.emit(Event::Listening {
             port: base.port,
             callback_url: format!(
                 "{}://{}:{}/callback/",
@@ -73,11 +105,11 @@ impl Progress {
         let expires_at = expires_at
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
-        crate::ui::emit(&Event::AuthorizeUrl {
-            url: url.as_str(),
+        self.emit(Event::AuthorizeUrl {
+            url: url.to_string(),
             expires_at,
         });
-        if crate::ui::events() {
+        if !crate::ui::prose() {
             return;
         }
         if opening {
@@ -91,12 +123,12 @@ impl Progress {
     /// Whether a browser command started (its exit status or spawn error).
     pub fn browser(&self, opened: Result<(), String>) {
         match opened {
-            Ok(()) => crate::ui::emit(&Event::BrowserOpened),
+            Ok(()) => self.emit(Event::BrowserOpened),
             Err(message) => {
-                if crate::ui::events() {
-                    crate::ui::emit(&Event::BrowserFailed { message });
-                } else {
+                if crate::ui::prose() {
                     say!("No browser opened ({message}): open the URL above yourself.");
+                } else {
+                    self.emit(Event::BrowserFailed { message });
                 }
             }
         }
@@ -127,7 +159,7 @@ impl Progress {
     pub fn stage(&self, stage: Stage) {
         if stage == Stage::Exchanging {
             self.callback_received();
-            crate::ui::emit(&Event::Exchanging);
+            self.emit(Event::Exchanging);
         }
     }
 
@@ -137,7 +169,7 @@ impl Progress {
             return;
         }
         crate::ui::stop_spinner();
-        crate::ui::emit(&Event::CallbackReceived);
+        self.emit(Event::CallbackReceived);
         if self.inner.exchange {
             crate::ui::done("Approved — creating your key…");
         } else {
@@ -151,6 +183,12 @@ impl Progress {
             self.callback_received();
         }
         crate::ui::stop_spinner();
+        // The browser has long read the page by now; nothing else may find it later.
+        self.inner
+            .page
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
     }
 }
 

@@ -335,11 +335,21 @@ pub fn json(line: &str) -> serde_json::Value {
 
 /// An HTTP client that trusts `ca` and follows no redirects.
 pub fn client_trusting(ca: &Path) -> reqwest::Client {
-    openrouter_pkce::tls::install_crypto_provider();
+    client_with(ca, reqwest::redirect::Policy::none())
+}
+
+/// An HTTP client that trusts `ca` and follows redirects, as a browser would.
+pub fn browser_trusting(ca: &Path) -> reqwest::Client {
+    client_with(ca, reqwest::redirect::Policy::limited(5))
+}
+
+fn client_with(ca: &Path, redirects: reqwest::redirect::Policy) -> reqwest::Client {
+    install_crypto_provider();
     let cert = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
     reqwest::Client::builder()
         .tls_certs_merge([cert])
-        .redirect(reqwest::redirect::Policy::none())
+        .redirect(redirects)
+        .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
 }
@@ -640,4 +650,16 @@ pub fn pty_available() -> bool {
         "`script` (util-linux) is not installed, so no pty can be made",
         found,
     )
+}
+
+/// rustls's ring provider for the tests' own HTTP clients (reqwest is built without one).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// RFC 7636's S256 challenge of `verifier`, computed here rather than by the crate under test.
+pub fn s256(verifier: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
 }

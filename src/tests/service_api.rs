@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use crate::service::{Service, ServiceConfig};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use openrouter_pkce::service::{Service, ServiceConfig};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -27,15 +27,11 @@ impl std::ops::Deref for TestService {
 }
 
 async fn service() -> TestService {
-    let (url, stand_in) = openrouter_pkce::openrouter::standin::start(0, Default::default())
+    let (url, stand_in) = crate::openrouter::standin::start(0, Default::default())
         .await
         .unwrap();
     let untrusted = std::env::temp_dir().join("openrouter-pkce-service-api-no-ca");
-    let config = ServiceConfig::new(
-        url,
-        PORT,
-        openrouter_pkce::tls::CertSource::Local(untrusted),
-    );
+    let config = ServiceConfig::new(url, PORT, crate::tls::CertSource::Local(untrusted));
     TestService {
         service: Service::new(config),
         _stand_in: stand_in,
@@ -57,6 +53,27 @@ fn request(method: &str, uri: &str) -> axum::http::request::Builder {
         .uri(uri)
         .header(header::HOST, format!("localhost:{PORT}"))
         .header(header::CONTENT_TYPE, "application/json")
+}
+
+/// `flow`'s status document once it ends (a long poll of up to 5 s).
+async fn status_after_wait(s: &Service, flow: &Value) -> Value {
+    let id = flow["id"].as_str().unwrap();
+    send(s, get(&format!("/v1/flows/{id}?wait=5"))).await.1
+}
+
+/// A control-API GET with no body.
+fn get(path: &str) -> Request<Body> {
+    request("GET", path).body(Body::empty()).unwrap()
+}
+
+/// `GET /v1/flows/{id}?wait=30` for `flow`, on a task of its own: its JSON reply.
+fn long_poll(s: &Service, flow: &Value) -> tokio::task::JoinHandle<Value> {
+    let s = s.clone();
+    let id = flow["id"].as_str().unwrap().to_owned();
+    tokio::spawn(async move {
+        let req = get(&format!("/v1/flows/{id}?wait=30"));
+        send(&s, req).await.1
+    })
 }
 
 async fn send(service: &Service, req: Request<Body>) -> (StatusCode, Value, String) {
@@ -220,9 +237,7 @@ async fn every_control_refusal_is_json() {
 #[tokio::test]
 async fn unknown_ids_are_404() {
     let s = service().await;
-    let req = request("GET", "/v1/flows/nope")
-        .body(Body::empty())
-        .unwrap();
+    let req = get("/v1/flows/nope");
     assert_eq!(send(&s, req).await.0, StatusCode::NOT_FOUND);
     let req = request("DELETE", "/v1/flows/nope")
         .body(Body::empty())
@@ -233,7 +248,7 @@ async fn unknown_ids_are_404() {
 #[tokio::test]
 async fn the_default_pending_cap_gives_429() {
     let s = service().await;
-    let cap = openrouter_pkce::defaults::MAX_PENDING;
+    let cap = crate::defaults::MAX_PENDING;
     for _ in 0..cap {
         assert_eq!(
             create(&s, r#"{"exchange":false}"#).await.0,
@@ -254,9 +269,7 @@ async fn a_huge_wait_is_clamped_not_a_crash() {
     let id = flow["id"].as_str().unwrap();
     s.stop();
     for wait in ["1e300", "18446744073709551615"] {
-        let req = request("GET", &format!("/v1/flows/{id}?wait={wait}"))
-            .body(Body::empty())
-            .unwrap();
+        let req = get(&format!("/v1/flows/{id}?wait={wait}"));
         let (status, json, _) = send(&s, req).await;
         assert_eq!(status, StatusCode::OK, "{wait}");
         assert_eq!(json["error"]["code"], "service_stopping");
@@ -302,7 +315,7 @@ async fn a_flow_is_refused_while_openrouter_does_not_answer() {
     let s = Service::new(ServiceConfig::new(
         url,
         PORT,
-        openrouter_pkce::tls::CertSource::Local(untrusted),
+        crate::tls::CertSource::Local(untrusted),
     ));
     let (status, json) = create(&s, r#"{"exchange":true}"#).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{json}");
@@ -391,16 +404,7 @@ async fn a_long_poll_returns_as_soon_as_the_callback_lands() {
     let s = paused_service().await;
     let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
     let (cb, state) = callback_of(flow["authorize_url"].as_str().unwrap());
-    let poll = {
-        let s = s.clone();
-        let id = flow["id"].as_str().unwrap().to_owned();
-        tokio::spawn(async move {
-            let req = request("GET", &format!("/v1/flows/{id}?wait=30"))
-                .body(Body::empty())
-                .unwrap();
-            send(&s, req).await.1
-        })
-    };
+    let poll = long_poll(&s, &flow);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(
         !poll.is_finished(),
@@ -425,13 +429,7 @@ async fn a_denial_fails_the_flow_with_the_denied_code() {
     let (mut cb, _) = callback_of(flow["authorize_url"].as_str().unwrap());
     cb.query_pairs_mut().append_pair("error", "access_denied");
     assert_eq!(callback(&s, &cb).await.0, StatusCode::OK);
-    let req = request(
-        "GET",
-        &format!("/v1/flows/{}?wait=5", flow["id"].as_str().unwrap()),
-    )
-    .body(Body::empty())
-    .unwrap();
-    let status = send(&s, req).await.1;
+    let status = status_after_wait(&s, &flow).await;
     assert_eq!(status["status"], "failed");
     assert_eq!(status["error"]["code"], "denied");
     assert_eq!(status["error"]["exit_code"], 3);
@@ -454,9 +452,7 @@ async fn delete_cancels_and_the_callback_right_after_is_refused() {
     let (status, page) = callback(&s, &cb).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
     assert_eq!(s.pending(), 0);
-    let req = request("GET", &format!("/v1/flows/{id}"))
-        .body(Body::empty())
-        .unwrap();
+    let req = get(&format!("/v1/flows/{id}"));
     assert_eq!(send(&s, req).await.0, StatusCode::NOT_FOUND);
 }
 
@@ -467,9 +463,7 @@ async fn pending_flows_expire_at_the_default_flow_timeout() {
     let (_, flow) = create(&s, r#"{"exchange":false}"#).await;
     let id = flow["id"].as_str().unwrap();
     let status = loop {
-        let req = request("GET", &format!("/v1/flows/{id}?wait=60"))
-            .body(Body::empty())
-            .unwrap();
+        let req = get(&format!("/v1/flows/{id}?wait=60"));
         let status = send(&s, req).await.1;
         if status["status"] != "pending" {
             break status;
@@ -479,7 +473,7 @@ async fn pending_flows_expire_at_the_default_flow_timeout() {
     assert_eq!(status["status"], "expired");
     assert_eq!(status["error"]["code"], "expired");
     assert_eq!(status["error"]["exit_code"], 4);
-    let timeout = Duration::from_secs(openrouter_pkce::defaults::FLOW_TIMEOUT_SECS);
+    let timeout = Duration::from_secs(crate::defaults::FLOW_TIMEOUT_SECS);
     assert!(
         waited >= timeout && waited < timeout + Duration::from_secs(61),
         "{waited:?}"
@@ -502,18 +496,14 @@ async fn finished_results_are_wiped_after_the_default_ttl() {
         .append_pair("state", &state);
     callback(&s, &cb).await;
     let id = flow["id"].as_str().unwrap();
-    let req = request("GET", &format!("/v1/flows/{id}?wait=5"))
-        .body(Body::empty())
-        .unwrap();
+    let req = get(&format!("/v1/flows/{id}?wait=5"));
     assert_eq!(send(&s, req).await.1["status"], "succeeded");
-    let ttl = openrouter_pkce::defaults::RESULT_TTL;
+    let ttl = crate::defaults::RESULT_TTL;
     tokio::time::advance(ttl - Duration::from_secs(1)).await;
     assert_eq!(s.sweep(), 0, "wiped before the TTL");
     tokio::time::advance(Duration::from_secs(2)).await;
     assert_eq!(s.sweep(), 1);
-    let req = request("GET", &format!("/v1/flows/{id}"))
-        .body(Body::empty())
-        .unwrap();
+    let req = get(&format!("/v1/flows/{id}"));
     assert_eq!(send(&s, req).await.0, StatusCode::NOT_FOUND);
 }
 
@@ -521,16 +511,7 @@ async fn finished_results_are_wiped_after_the_default_ttl() {
 async fn stopping_fails_pending_flows_and_refuses_new_ones() {
     let s = paused_service().await;
     let (_, flow) = create(&s, r#"{"exchange":true}"#).await;
-    let poll = {
-        let s = s.clone();
-        let id = flow["id"].as_str().unwrap().to_owned();
-        tokio::spawn(async move {
-            let req = request("GET", &format!("/v1/flows/{id}?wait=30"))
-                .body(Body::empty())
-                .unwrap();
-            send(&s, req).await.1
-        })
-    };
+    let poll = long_poll(&s, &flow);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(!poll.is_finished());
     s.stop();
@@ -566,13 +547,7 @@ async fn the_page_of_an_exchanging_flow_says_what_became_of_the_key() {
         "the page says what to do: {page}"
     );
     assert!(!page.contains("Logged in"), "{page}");
-    let req = request(
-        "GET",
-        &format!("/v1/flows/{}?wait=5", flow["id"].as_str().unwrap()),
-    )
-    .body(Body::empty())
-    .unwrap();
-    let status = send(&s, req).await.1;
+    let status = status_after_wait(&s, &flow).await;
     assert_eq!(status["status"], "failed");
     assert_eq!(status["error"]["code"], "refused");
 }

@@ -1,14 +1,12 @@
 //! Property tests over everything that parses untrusted input: any input yields a typed refusal
 //! or a valid result, never a panic, and only the genuine callback is ever accepted.
 
-use openrouter_pkce::error::Error;
-use openrouter_pkce::flow::pending::{
-    Accepted, CallbackParams, PendingFlows, Registration, Rejection,
-};
-use openrouter_pkce::openrouter::CodeBundle;
-use openrouter_pkce::secret::{Nonce, State};
-use openrouter_pkce::server::guard::host_allowed;
-use openrouter_pkce::service::api::CreateFlowRequest;
+use crate::error::Error;
+use crate::flow::pending::{Accepted, CallbackParams, PendingFlows, Registration, Rejection};
+use crate::openrouter::CodeBundle;
+use crate::secret::{Nonce, State};
+use crate::server::guard::host_allowed;
+use crate::service::api::CreateFlowRequest;
 use proptest::prelude::*;
 
 const NONCE: &str = "nonce-0123456789abcdefghijklmnopqrstuvwxyzAB";
@@ -162,7 +160,7 @@ proptest! {
     /// Certificates are read with a tiny DER walker; garbage must not panic it.
     #[test]
     fn der_reader_is_total(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-        let _ = openrouter_pkce::tls::der::not_after(&bytes);
+        let _ = crate::tls::der::not_after(&bytes);
     }
 }
 
@@ -225,21 +223,19 @@ fn check_control_body(body: &[u8]) -> Result<(), TestCaseError> {
 fn control_api_status(path: &str, origin: axum::http::HeaderValue) -> axum::http::StatusCode {
     use tower::ServiceExt;
     // One service for every case: building its HTTP client is the slow part.
-    static SERVICE: std::sync::OnceLock<(
-        tokio::runtime::Runtime,
-        openrouter_pkce::service::Service,
-    )> = std::sync::OnceLock::new();
+    static SERVICE: std::sync::OnceLock<(tokio::runtime::Runtime, crate::service::Service)> =
+        std::sync::OnceLock::new();
     let (runtime, service) = SERVICE.get_or_init(|| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let config = openrouter_pkce::service::ServiceConfig::new(
+        let config = crate::service::ServiceConfig::new(
             url::Url::parse("http://127.0.0.1:9/").unwrap(),
             4321,
-            openrouter_pkce::tls::CertSource::Local(std::env::temp_dir().join("no-ca")),
+            crate::tls::CertSource::Local(std::env::temp_dir().join("no-ca")),
         );
-        let service = openrouter_pkce::service::Service::new(config);
+        let service = crate::service::Service::new(config);
         (runtime, service)
     });
     let request = axum::http::Request::post(path)

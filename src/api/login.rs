@@ -1,0 +1,343 @@
+//! [`Login`]: one whole login from an app's own process, on the same driver and listener as
+//! the command-line program's.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use url::Url;
+
+use crate::api::{ApiKey, CodeBundle};
+use crate::error::{Error, Result};
+use crate::flow::driver::{self, Deadline};
+use crate::flow::local::{LocalHost, LocalOptions, PortChoice};
+use crate::flow::present::Presenter;
+use crate::flow::scheme::{self, SchemeChoice};
+use crate::flow::{CallbackHost, FlowResult, FlowSpec};
+use crate::tls::CertSource;
+use crate::ui::events::Event;
+use crate::ui::progress::Progress;
+
+/// How the consent page reaches a browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Browser {
+    /// Open the system browser (`$BROWSER`, else the platform's opener). The URL also comes
+    /// as an [`Event::AuthorizeUrl`], for a window that shows it in case no browser opened.
+    System,
+    /// Open nothing: the app shows the URL from [`Event::AuthorizeUrl`] (a link, a QR code).
+    None,
+    /// A built-in HTTP client follows the consent page as a browser would: for an app's tests
+    /// against an auto-approving [`StandIn`](crate::StandIn), never for real logins.
+    BuiltIn,
+}
+
+/// Sets up a [`Login`]; every setting has the command-line program's default.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct LoginBuilder {
+    openrouter_url: String,
+    port: Option<u16>,
+    browser: Browser,
+    scheme: SchemeChoice,
+    timeout: Duration,
+    limit: Option<f64>,
+    config_dir: Option<PathBuf>,
+}
+
+impl Default for LoginBuilder {
+    fn default() -> Self {
+        Self {
+            openrouter_url: crate::defaults::OPENROUTER_URL.to_owned(),
+            port: None,
+            browser: Browser::System,
+            scheme: SchemeChoice::Auto,
+            timeout: Duration::from_secs(crate::defaults::TIMEOUT_SECS),
+            limit: None,
+            config_dir: None,
+        }
+    }
+}
+
+impl LoginBuilder {
+    /// OpenRouter's base URL (default `https://openrouter.ai`): https, or http on a loopback
+    /// host such as a [`StandIn`](crate::StandIn).
+    pub fn openrouter_url(mut self, url: impl Into<String>) -> Self {
+        self.openrouter_url = url.into();
+        self
+    }
+
+    /// The callback port: `0` for any free one, another number for exactly that one (taken:
+    /// [`Error::PortInUse`]). Without it, 3000 when free, else any free port.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Whether to open the system browser ([`Browser::System`], the default) or leave the URL
+    /// to the app ([`Browser::None`]).
+    pub fn open_browser(mut self, open: bool) -> Self {
+        self.browser = if open { Browser::System } else { Browser::None };
+        self
+    }
+
+    /// How the consent page reaches a browser (see [`Browser`]).
+    pub fn browser(mut self, browser: Browser) -> Self {
+        self.browser = browser;
+        self
+    }
+
+    /// The callback's scheme: [`CallbackScheme::Auto`] (the default) uses https only when
+    /// the local CA is trusted (`openrouter-pkce trust`), so the browser shows no warning.
+    ///
+    /// [`CallbackScheme::Auto`]: crate::CallbackScheme::Auto
+    pub fn callback_scheme(mut self, scheme: SchemeChoice) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
+    /// How long the person has to approve, and the exchange to finish (default 300 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// A credit limit for the key, shown to the person on the consent page.
+    pub fn limit(mut self, credits: f64) -> Self {
+        self.limit = Some(credits);
+        self
+    }
+
+    /// Where the local CA lives (default: the user's `openrouter-pkce` config directory, the
+    /// one `openrouter-pkce trust` installs from).
+    pub fn config_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config_dir = Some(dir.into());
+        self
+    }
+
+    /// Checks every setting; nothing is bound or sent yet.
+    ///
+    /// # Errors
+    /// [`Error::BadInput`] naming the setting at fault; [`Error::Internal`] when no config
+    /// directory is given and the user's cannot be found.
+    pub fn build(self) -> Result<Login> {
+        let openrouter = crate::input::parse_openrouter_url(&self.openrouter_url)
+            .map_err(|e| e.named("openrouter_url"))?;
+        let limit = match self.limit {
+            Some(l) => {
+                Some(crate::input::parse_limit(&l.to_string()).map_err(|e| e.named("limit"))?)
+            }
+            None => None,
+        };
+        let max = Duration::from_secs(crate::defaults::MAX_TIMEOUT_SECS);
+        if self.timeout.is_zero() || self.timeout > max {
+            return Err(Error::bad_input(
+                "timeout",
+                format!("more than 0 s and at most {} s", max.as_secs()),
+            ));
+        }
+        let config_dir = match self.config_dir {
+            Some(dir) => dir,
+            None => crate::sys::paths::config_dir()?,
+        };
+        let port = match self.port {
+            None => PortChoice::Preferred(crate::defaults::PORT),
+            Some(0) => PortChoice::Any,
+            Some(p) => PortChoice::Exact(p),
+        };
+        Ok(Login {
+            openrouter,
+            port,
+            browser: self.browser,
+            scheme: self.scheme,
+            timeout: self.timeout,
+            limit,
+            cert: CertSource::Local(config_dir),
+            events: None,
+        })
+    }
+}
+
+/// One login, ready to run: [`run`](Login::run) for a key, [`authorize`](Login::authorize)
+/// for a code the app redeems itself.
+///
+/// Dropping the running future cancels the login: the listener closes and a late callback
+/// finds nothing. Nothing is printed and no signal handler is installed: progress comes only
+/// through [`events`](Login::events).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> openrouter_pkce::Result<()> {
+/// use openrouter_pkce::{Browser, Login, StandIn};
+///
+/// let stand_in = StandIn::start().await?; // an offline OpenRouter that approves at once
+/// # let dir = std::env::temp_dir().join(format!("orpkce-doc-login-{}", std::process::id()));
+/// let key = Login::builder()
+///     .openrouter_url(stand_in.url())
+///     .port(0)
+///     .browser(Browser::BuiltIn) // a real app keeps the system browser
+///     .config_dir(&dir)
+///     .build()?
+///     .run()
+///     .await?;
+/// assert!(key.expose_secret().starts_with("sk-or-v1-"));
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Login {
+    openrouter: Url,
+    port: PortChoice,
+    browser: Browser,
+    scheme: SchemeChoice,
+    timeout: Duration,
+    limit: Option<f64>,
+    cert: CertSource,
+    events: Option<mpsc::UnboundedSender<Event>>,
+}
+
+impl Login {
+    /// A builder with the command-line program's defaults.
+    pub fn builder() -> LoginBuilder {
+        LoginBuilder::default()
+    }
+
+    /// The login's progress, for an app that shows it: the URL to open, whether a browser
+    /// started, the callback, the exchange, and the end (the same events as `--events`).
+    /// Call before running; a second call takes the stream over from the first.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> openrouter_pkce::Result<()> {
+    /// use openrouter_pkce::{Event, Login, StandIn};
+    ///
+    /// let stand_in = StandIn::start().await?;
+    /// # let dir = std::env::temp_dir().join(format!("orpkce-doc-events-{}", std::process::id()));
+    /// let mut login = Login::builder()
+    ///     .openrouter_url(stand_in.url())
+    ///     .port(0)
+    ///     .open_browser(false)
+    ///     .config_dir(&dir)
+    ///     .build()?;
+    /// let mut events = login.events();
+    /// let running = tokio::spawn(login.run());
+    /// while let Some(event) = events.recv().await {
+    ///     if let Event::AuthorizeUrl { url, .. } = event {
+    ///         // A real app shows `url`; here the stand-in's "browser" follows it.
+    ///         stand_in.approve(&url).await?;
+    ///     }
+    /// }
+    /// let key = running.await.expect("the login task")?;
+    /// assert!(key.user_id().is_some());
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn events(&mut self) -> Events {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.events = Some(tx);
+        Events { rx }
+    }
+
+    /// Runs the whole login and exchanges the code: the key, once the person approved.
+    ///
+    /// # Errors
+    /// Every way a login ends without a key, each with its [`Error::exit_code`]: the person
+    /// declined ([`Error::Denied`]), [`Error::TimedOut`], the port is taken, OpenRouter
+    /// refused or is unreachable.
+    pub async fn run(self) -> Result<ApiKey> {
+        match self.drive(true).await? {
+            FlowResult::Key(key) => Ok(ApiKey::from_response(key)),
+            FlowResult::Bundle(_) => Err(Error::internal(
+                "running the login",
+                "the login ended with a code, not a key",
+            )),
+        }
+    }
+
+    /// Runs the login up to the code: the bundle an app redeems later with
+    /// [`OpenRouter::exchange`](crate::OpenRouter::exchange) (codes work once, for a limited
+    /// time).
+    ///
+    /// # Errors
+    /// As [`run`](Login::run), but never an exchange failure.
+    pub async fn authorize(self) -> Result<CodeBundle> {
+        match self.drive(false).await? {
+            FlowResult::Bundle(bundle) => Ok(bundle),
+            FlowResult::Key(_) => Err(Error::internal(
+                "running the login",
+                "the login ended with a key, not a code",
+            )),
+        }
+    }
+
+    /// The one driver, on an in-process host; the outcome also ends the events stream.
+    async fn drive(self, exchange: bool) -> Result<FlowResult> {
+        let sink = self.events.clone();
+        let run = self.drive_quietly(exchange);
+        let outcome = match sink.clone() {
+            Some(sink) => crate::ui::with_sink(sink, run).await,
+            None => run.await,
+        };
+        if let Some(sink) = sink {
+            let _ = sink.send(match &outcome {
+                Ok(FlowResult::Key(key)) => Event::Succeeded {
+                    user_id: key.user_id.clone(),
+                },
+                Ok(FlowResult::Bundle(_)) => Event::Succeeded { user_id: None },
+                Err(e) => Event::error(e),
+            });
+        }
+        outcome
+    }
+
+    async fn drive_quietly(self, exchange: bool) -> Result<FlowResult> {
+        let deadline = Deadline::after(self.timeout);
+        let progress = Progress::with_sink(exchange, self.events.clone());
+        let cert = self.cert.clone();
+        let choice = self.scheme;
+        let resolved = tokio::task::spawn_blocking(move || {
+            scheme::resolve(choice, &cert, crate::tls::trust::is_trusted)
+        })
+        .await
+        .map_err(|e| Error::internal("choosing the callback scheme", e))?;
+        progress.note_after_start(resolved.note);
+        let spec = FlowSpec {
+            exchange,
+            scheme: resolved.scheme,
+            host: CallbackHost::Localhost,
+            limit: self.limit,
+        };
+        let options = LocalOptions {
+            openrouter: self.openrouter,
+            port: self.port,
+            scheme: spec.scheme,
+            cert: self.cert,
+            timeout: self.timeout,
+        };
+        let presenter = match self.browser {
+            Browser::System => Presenter::Browser,
+            Browser::None => Presenter::PrintOnly,
+            Browser::BuiltIn => Presenter::BuiltInClient,
+        };
+        let host = LocalHost::start(&options).await?;
+        let result = driver::run(&host, spec, presenter, deadline, &progress).await;
+        host.shutdown().await;
+        result
+    }
+}
+
+/// A login's progress events, in order; the stream ends after the last one
+/// ([`Event::Succeeded`] or [`Event::Error`]).
+#[derive(Debug)]
+pub struct Events {
+    rx: mpsc::UnboundedReceiver<Event>,
+}
+
+impl Events {
+    /// The next event; `None` once the login is over (or was dropped).
+    pub async fn recv(&mut self) -> Option<Event> {
+        self.rx.recv().await
+    }
+}
