@@ -1,5 +1,6 @@
-//! The command line: clap's arguments ([`args`]), the typed configuration built from them once
-//! ([`config`]), the dispatcher ([`run`]) and the commands.
+//! The `openrouter-pkce` program, for the binary's [`main`]: clap's arguments (`args`), the
+//! typed configuration built from them once (`config`), the dispatcher (`run`) and the
+//! commands. Apps embedding a login use the crate root's API instead.
 
 pub(crate) mod args;
 pub(crate) mod config;
