@@ -35,6 +35,18 @@ async fn approve_and_collect(stand_in: &StandIn, events: &mut Events) -> Vec<Eve
     seen
 }
 
+/// A whole login against `stand_in`, approved when its URL comes: its outcome and events.
+async fn run_approving(
+    stand_in: &StandIn,
+    env: &TestEnv,
+) -> (openrouter_pkce::Result<ApiKey>, Vec<Event>) {
+    let mut login = login_at(stand_in, env).build().unwrap();
+    let mut events = login.events();
+    let running = tokio::spawn(login.run());
+    let seen = approve_and_collect(stand_in, &mut events).await;
+    (running.await.unwrap(), seen)
+}
+
 fn names(events: &[Event]) -> Vec<String> {
     events
         .iter()
@@ -56,11 +68,8 @@ async fn a_login_reports_each_step_and_returns_the_key() {
         .start()
         .await
         .unwrap();
-    let mut login = login_at(&stand_in, &env).build().unwrap();
-    let mut events = login.events();
-    let running = tokio::spawn(login.run());
-    let seen = approve_and_collect(&stand_in, &mut events).await;
-    let key = running.await.unwrap().unwrap();
+    let (outcome, seen) = run_approving(&stand_in, &env).await;
+    let key = outcome.unwrap();
     assert!(key.expose_secret().starts_with("sk-or-v1-"), "{key:?}");
     assert_eq!(key.user_id(), Some("user_standin"));
     // The steps in order (a notice about the http callback may come first).
@@ -140,11 +149,8 @@ async fn a_denial_is_an_error_with_the_clis_exit_code_and_an_error_event() {
         .start()
         .await
         .unwrap();
-    let mut login = login_at(&stand_in, &env).build().unwrap();
-    let mut events = login.events();
-    let running = tokio::spawn(login.run());
-    let seen = approve_and_collect(&stand_in, &mut events).await;
-    let e = running.await.unwrap().unwrap_err();
+    let (outcome, seen) = run_approving(&stand_in, &env).await;
+    let e = outcome.unwrap_err();
     assert!(matches!(e, Error::Denied { .. }), "{e:?}");
     assert_eq!(e.exit_code(), 3);
     assert_eq!(e.kind(), ErrorKind::Denied);
