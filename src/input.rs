@@ -274,6 +274,42 @@ fn bounded(raw: &str, lo: u64, hi: u64, unit: &str) -> std::result::Result<u64, 
     }
 }
 
+/// A clap value parser whose refusal names the flag and what was expected but never repeats
+/// the value: clap's own message quotes it, and a URL may carry a password
+/// (`https://user:pass@host`) that must not end up on a screen, in a log or in a bug report.
+#[derive(Clone, Copy)]
+pub struct Unechoed<T>(pub fn(&str) -> std::result::Result<T, String>);
+
+impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for Unechoed<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> std::result::Result<T, clap::Error> {
+        use clap::error::ErrorKind;
+        let flag = arg
+            .and_then(clap::Arg::get_long)
+            .map(|long| format!("--{long}"))
+            .unwrap_or_else(|| "value".to_owned());
+        let refuse = |kind, message: String| clap::Error::raw(kind, message).with_cmd(cmd);
+        let text = value.to_str().ok_or_else(|| {
+            refuse(
+                ErrorKind::InvalidUtf8,
+                format!("invalid {flag}: expected UTF-8 text\n"),
+            )
+        })?;
+        (self.0)(text).map_err(|expected| {
+            refuse(
+                ErrorKind::ValueValidation,
+                format!("invalid {flag}: {expected}\n"),
+            )
+        })
+    }
+}
+
 /// The "expected ..." part of a bad-input error, for clap (which names the flag itself).
 fn expected_only(e: Error) -> String {
     match e {

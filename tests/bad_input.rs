@@ -266,3 +266,57 @@ fn choices_list_their_values_and_suggest_on_typos() {
         "{stdout}"
     );
 }
+
+/// A URL refused on the command line or from the environment is named, never repeated: it may
+/// carry a password (clap would quote the value in its message).
+#[test]
+fn a_refused_url_is_not_repeated_with_its_password() {
+    let env = TestEnv::new();
+    let cases: &[(&[&str], Option<(&str, &str)>, &str)] = &[
+        (
+            &[
+                "login",
+                "--openrouter-url",
+                "https://user:hunter2@openrouter.ai",
+            ],
+            None,
+            "--openrouter-url",
+        ),
+        (
+            &["login"],
+            Some(("OPENROUTER_PKCE_URL", "https://user:hunter2@openrouter.ai")),
+            "--openrouter-url",
+        ),
+        (
+            &[
+                "create-code",
+                "--callback-url",
+                "http://user:hunter2@example.com/",
+            ],
+            None,
+            "--callback-url",
+        ),
+        (
+            &["login", "--app-url", "https://user:hunter2@app.example/"],
+            None,
+            "--app-url",
+        ),
+    ];
+    for (args, var, flag) in cases {
+        let mut cmd = env.command();
+        cmd.args(*args);
+        if let Some((name, value)) = var {
+            cmd.env(name, value);
+        }
+        let (status, stdout, stderr) = run(cmd);
+        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid {flag}")),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("hunter2") && !stdout.contains("hunter2"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -256,7 +256,7 @@ pub struct ServiceInstallArgs {
     #[arg(long, default_value_t = defaults::PORT, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
     /// OpenRouter base URL for the service (left out when default).
-    #[arg(long, value_parser = input::value_openrouter_url)]
+    #[arg(long, value_parser = input::Unechoed(input::value_openrouter_url))]
     pub openrouter_url: Option<Url>,
 }
 
@@ -280,13 +280,13 @@ pub struct ServiceStatusArgs {
 #[derive(Debug, Args, Clone)]
 pub struct OpenRouterArgs {
     /// OpenRouter's base URL (https; http only for a loopback host).
-    #[arg(long, env = "OPENROUTER_PKCE_URL", default_value = defaults::OPENROUTER_URL, value_parser = input::value_openrouter_url)]
+    #[arg(long, env = "OPENROUTER_PKCE_URL", default_value = defaults::OPENROUTER_URL, value_parser = input::Unechoed(input::value_openrouter_url))]
     pub openrouter_url: Url,
     /// Your app's name, sent to OpenRouter as X-OpenRouter-Title (app attribution).
     #[arg(long, env = "OPENROUTER_PKCE_APP_NAME", value_name = "NAME", value_parser = input::value_app_name)]
     pub app_name: Option<String>,
     /// Your app's URL, sent to OpenRouter as HTTP-Referer (app attribution).
-    #[arg(long, env = "OPENROUTER_PKCE_APP_URL", value_name = "URL", value_parser = input::value_app_url)]
+    #[arg(long, env = "OPENROUTER_PKCE_APP_URL", value_name = "URL", value_parser = input::Unechoed(input::value_app_url))]
     pub app_url: Option<Url>,
 }
 
@@ -416,7 +416,7 @@ pub struct CreateCodeArgs {
     #[arg(long, default_value_t = defaults::PORT, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
     /// Callback URL bound to the code (default https://localhost:<port>/callback).
-    #[arg(long, value_parser = input::value_callback_url)]
+    #[arg(long, value_parser = input::Unechoed(input::value_callback_url))]
     pub callback_url: Option<Url>,
     /// How the challenge is derived; it always comes from a fresh verifier.
     #[arg(long, value_enum, default_value_t = ChallengeMethod::S256)]
