@@ -320,3 +320,69 @@ fn a_refused_url_is_not_repeated_with_its_password() {
         );
     }
 }
+
+/// A key file that is empty, or whose key holds a control character, is blamed on
+/// --api-key-file (not reported as a missing --api-key the person did give), even with
+/// OPENROUTER_API_KEY also set; nothing is sent.
+#[test]
+fn a_bad_api_key_file_is_named_as_such() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let empty = env.home().join("empty-key");
+    std::fs::write(&empty, "\n").unwrap();
+    let odd = env.home().join("odd-key");
+    std::fs::write(&odd, "sk-or-v1-x\u{7}y\n").unwrap();
+    for (file, expected) in [(&empty, "has none"), (&odd, "control characters")] {
+        let mut cmd = env.command();
+        cmd.args(["create-code", "--openrouter-url", &stand_in.url])
+            .arg("--api-key-file")
+            .arg(file)
+            .env("OPENROUTER_API_KEY", "sk-or-v1-standin-management-key");
+        let (status, _, stderr) = run(cmd);
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("invalid --api-key-file") && stderr.contains(expected),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        stand_in.stats()["create_code_requests"],
+        serde_json::json!([])
+    );
+}
+
+/// OPENROUTER_API_KEY set for other tools does not stop --api-key-file (the file wins), but
+/// --api-key and --api-key-file together on one command line are refused.
+#[test]
+fn an_api_key_file_wins_over_the_environment_but_not_over_the_flag() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let file = env.home().join("mgmt-key");
+    std::fs::write(&file, "sk-or-v1-standin-management-key\n").unwrap();
+    let mut cmd = env.command();
+    cmd.args(["create-code", "--openrouter-url", &stand_in.url])
+        .arg("--api-key-file")
+        .arg(&file)
+        .env("OPENROUTER_API_KEY", "sk-or-v1-some-inference-key");
+    let (status, stdout, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    assert!(json(&stdout)["code"].is_string(), "{stdout}");
+    let mut cmd = env.command();
+    cmd.args(["create-code", "--openrouter-url", &stand_in.url])
+        .args([
+            "--api-key",
+            "sk-or-v1-standin-management-key",
+            "--api-key-file",
+        ])
+        .arg(&file);
+    let (status, _, stderr) = run(cmd);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not both"), "{stderr}");
+    assert_eq!(
+        stand_in.stats()["create_code_requests"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -409,8 +409,8 @@ pub struct CreateCodeArgs {
     /// prefer OPENROUTER_API_KEY or --api-key-file).
     #[arg(long, env = "OPENROUTER_API_KEY", hide_env_values = true)]
     pub api_key: Option<ApiKey>,
-    /// Read the management key from FILE (its first line).
-    #[arg(long, value_name = "FILE", conflicts_with = "api_key")]
+    /// Read the management key from FILE (its first line); wins over OPENROUTER_API_KEY.
+    #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
     /// Port for the default callback URL.
     #[arg(long, default_value_t = defaults::PORT, value_parser = clap::value_parser!(u16).range(1..))]

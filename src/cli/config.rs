@@ -397,19 +397,18 @@ fn login_config(
     })
 }
 
+/// Whether `flag` itself is on the command line (not only its environment variable).
+fn on_argv(flag: &str) -> bool {
+    std::env::args_os().any(|a| {
+        let a = a.to_string_lossy();
+        a == flag || a.starts_with(&format!("{flag}="))
+    })
+}
+
 /// Warns on stderr when any of `flags` carried a secret on the command line, which every local
 /// user can read in the process list while we run.
 fn warn_if_on_argv(flags: &[&str], advice: &str) {
-    let on_argv: Vec<&str> = flags
-        .iter()
-        .copied()
-        .filter(|flag| {
-            std::env::args_os().any(|a| {
-                let a = a.to_string_lossy();
-                a == *flag || a.starts_with(&format!("{flag}="))
-            })
-        })
-        .collect();
+    let on_argv: Vec<&str> = flags.iter().copied().filter(|f| on_argv(f)).collect();
     if !on_argv.is_empty() {
         say!(
             "warning: {} on the command line can be read by every user of this machine while it runs; {advice}.",
@@ -423,7 +422,16 @@ fn create_code_config(a: CreateCodeArgs) -> Result<CreateCodeConfig> {
         &["--api-key"],
         "use OPENROUTER_API_KEY or --api-key-file instead",
     );
-    let from_file = match &a.api_key_file {
+    // Each complaint names where the key came from: an empty or odd file is not a missing flag.
+    // The file wins over OPENROUTER_API_KEY (often set for other tools, and often an inference
+    // key), but two keys on one command line is a mistake to point out.
+    if a.api_key_file.is_some() && on_argv("--api-key") {
+        return Err(Error::bad_input(
+            "--api-key-file",
+            "either --api-key-file or --api-key, not both",
+        ));
+    }
+    let (management_key, source) = match &a.api_key_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 Error::bad_input(
@@ -431,22 +439,33 @@ fn create_code_config(a: CreateCodeArgs) -> Result<CreateCodeConfig> {
                     format!("a readable file holding the key ({}: {e})", path.display()),
                 )
             })?;
-            Some(ApiKey::new(text.lines().next().unwrap_or_default().trim()))
+            let key = text.lines().next().unwrap_or_default().trim();
+            if key.is_empty() {
+                return Err(Error::bad_input(
+                    "--api-key-file",
+                    format!(
+                        "a file whose first line is the management key ({} has none)",
+                        path.display()
+                    ),
+                ));
+            }
+            (ApiKey::new(key), "--api-key-file")
         }
-        None => None,
+        None => {
+            let key = a
+                .api_key
+                .filter(|k| !k.secret().trim().is_empty())
+                .ok_or(Error::Missing {
+                    field: "--api-key",
+                    advice: "create-code needs a management key (an admin key for minting keys, not the inference key a login gives you): set OPENROUTER_API_KEY or pass --api-key-file FILE; create one at https://openrouter.ai/settings/management-keys",
+                })?;
+            (ApiKey::new(key.secret().trim()), "--api-key")
+        }
     };
-    let management_key = from_file
-        .or(a.api_key)
-        .filter(|k| !k.secret().trim().is_empty())
-        .map(|k| ApiKey::new(k.secret().trim()))
-        .ok_or(Error::Missing {
-            field: "--api-key",
-            advice: "create-code needs a management key (an admin key for minting keys, not the inference key a login gives you): set OPENROUTER_API_KEY or pass --api-key-file FILE; create one at https://openrouter.ai/settings/management-keys",
-        })?;
     // It becomes an HTTP header: control characters would fail there, after the checks.
     if management_key.secret().chars().any(char::is_control) {
         return Err(Error::bad_input(
-            "--api-key",
+            source,
             "a key without control characters (a stray newline?)",
         ));
     }
