@@ -272,7 +272,9 @@ fn choices_list_their_values_and_suggest_on_typos() {
 #[test]
 fn a_refused_url_is_not_repeated_with_its_password() {
     let env = TestEnv::new();
-    let cases: &[(&[&str], Option<(&str, &str)>, &str)] = &[
+    // (arguments, an environment variable to set, the flag the refusal must name)
+    type Case<'a> = (&'a [&'a str], Option<(&'a str, &'a str)>, &'a str);
+    let cases: &[Case] = &[
         (
             &[
                 "login",

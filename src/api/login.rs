@@ -260,6 +260,30 @@ impl Login {
     /// [`OpenRouter::exchange`](crate::OpenRouter::exchange) (codes work once, for a limited
     /// time).
     ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> openrouter_pkce::Result<()> {
+    /// use openrouter_pkce::{Browser, Login, OpenRouter, StandIn};
+    ///
+    /// let stand_in = StandIn::start().await?;
+    /// # let dir = std::env::temp_dir().join(format!("orpkce-doc-authorize-{}", std::process::id()));
+    /// let bundle = Login::builder()
+    ///     .openrouter_url(stand_in.url())
+    ///     .port(0)
+    ///     .browser(Browser::BuiltIn)
+    ///     .config_dir(&dir)
+    ///     .build()?
+    ///     .authorize()
+    ///     .await?;
+    /// let saved = bundle.to_json(); // secret: keep it where only the app can read it
+    /// # let bundle = openrouter_pkce::CodeBundle::from_json(&saved)?;
+    /// let key = OpenRouter::new(stand_in.url())?.exchange(&bundle).await?;
+    /// assert!(key.expose_secret().starts_with("sk-or-v1-"));
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     /// As [`run`](Login::run), but never an exchange failure.
     pub async fn authorize(self) -> Result<CodeBundle> {

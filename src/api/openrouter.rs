@@ -83,6 +83,24 @@ impl OpenRouter {
     /// Creates a code for a limited key with a management key
     /// (`POST /api/v1/auth/keys/code`); the bundle holds the verifier made for it.
     ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> openrouter_pkce::Result<()> {
+    /// use openrouter_pkce::{ApiKey, CodeRequest, OpenRouter, StandIn, UsageLimitType};
+    ///
+    /// let stand_in = StandIn::start().await?;
+    /// let request = CodeRequest::new("https://ci.example/callback")?
+    ///     .limit(10.0)?
+    ///     .key_label("nightly CI")?
+    ///     .usage_limit_type(UsageLimitType::Monthly);
+    /// let bundle = OpenRouter::new(stand_in.url())?
+    ///     .create_code(&ApiKey::new(StandIn::MANAGEMENT_KEY), &request)
+    ///     .await?;
+    /// assert_eq!(bundle.callback_url(), Some("https://ci.example/callback"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Refused`] (401/403: `management_key` is not a management key),
     /// [`Error::Unreachable`], [`Error::ServerFailed`], [`Error::BadReply`].
@@ -119,6 +137,14 @@ impl OpenRouter {
 
 /// Redeems a code at `https://openrouter.ai` (see [`OpenRouter::exchange`]).
 ///
+/// ```no_run
+/// # async fn example(saved: &str) -> openrouter_pkce::Result<()> {
+/// let bundle = openrouter_pkce::CodeBundle::from_json(saved)?;
+/// let key = openrouter_pkce::exchange(&bundle).await?;
+/// # Ok(())
+/// # }
+/// ```
+///
 /// # Errors
 /// As [`OpenRouter::exchange`].
 pub async fn exchange(bundle: &CodeBundle) -> Result<ApiKey> {
@@ -126,6 +152,17 @@ pub async fn exchange(bundle: &CodeBundle) -> Result<ApiKey> {
 }
 
 /// Creates a code at `https://openrouter.ai` (see [`OpenRouter::create_code`]).
+///
+/// ```no_run
+/// # async fn example() -> openrouter_pkce::Result<()> {
+/// use openrouter_pkce::{ApiKey, CodeRequest};
+///
+/// let management = ApiKey::new(std::env::var("OPENROUTER_MANAGEMENT_KEY").unwrap_or_default());
+/// let request = CodeRequest::new("https://myapp.example/callback")?.limit(5.0)?;
+/// let bundle = openrouter_pkce::create_code(&management, &request).await?;
+/// # Ok(())
+/// # }
+/// ```
 ///
 /// # Errors
 /// As [`OpenRouter::create_code`].
@@ -136,7 +173,16 @@ pub async fn create_code(management_key: &ApiKey, request: &CodeRequest) -> Resu
 }
 
 /// What a created code's key may do: OpenRouter's CreateAuthKeysCodeRequest without the
-/// challenge (made for each call). Each setter checks its value as the CLI's flag does.
+/// challenge (made for each call). Each setter checks its value as the CLI's flag does, and
+/// names the setting it refuses.
+///
+/// ```
+/// use openrouter_pkce::{CodeRequest, Error};
+///
+/// let refused = CodeRequest::new("http://myapp.example/callback").unwrap_err();
+/// assert!(matches!(refused, Error::BadInput { field: "callback_url", .. }));
+/// assert_eq!(refused.exit_code(), 2);
+/// ```
 #[derive(Debug, Clone)]
 pub struct CodeRequest {
     callback_url: Url,
