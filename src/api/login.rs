@@ -9,8 +9,8 @@ use url::Url;
 
 use crate::api::{ApiKey, CodeBundle};
 use crate::error::{Error, Result};
-use crate::flow::driver::{self, Deadline};
-use crate::flow::local::{LocalHost, LocalOptions, PortChoice};
+use crate::flow::driver::Deadline;
+use crate::flow::local::{LocalOptions, PortChoice};
 use crate::flow::present::Presenter;
 use crate::flow::scheme::{self, SchemeChoice};
 use crate::flow::{CallbackHost, FlowResult, FlowSpec};
@@ -345,10 +345,7 @@ impl Login {
             Browser::None => Presenter::PrintOnly,
             Browser::BuiltIn => Presenter::BuiltInClient,
         };
-        let host = LocalHost::start(&options).await?;
-        let result = driver::run(&host, spec, presenter, deadline, &progress).await;
-        host.shutdown().await;
-        result
+        crate::flow::local::run(&options, spec, presenter, deadline, &progress).await
     }
 }
 

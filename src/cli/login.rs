@@ -10,7 +10,7 @@ use crate::cli::config::{CreateCodeConfig, ExchangeConfig, LoginConfig, OpenRout
 use crate::cli::output::{deliver_key, print_json};
 use crate::error::{Error, Result};
 use crate::flow::driver::{self, Deadline};
-use crate::flow::local::{LocalHost, LocalOptions, PortChoice};
+use crate::flow::local::{LocalOptions, PortChoice};
 use crate::flow::present::Presenter;
 use crate::flow::{CallbackHost, CallbackScheme, FlowResult, FlowSpec};
 use crate::openrouter::standin::{self, Consent, StandInOptions};
@@ -85,7 +85,8 @@ pub async fn login(config: LoginConfig) -> Result<()> {
                     cert: config.listener.cert.clone(),
                     timeout: config.timeout,
                 };
-                run_local(&options, spec, config.presenter, deadline, &progress).await?
+                crate::flow::local::run(&options, spec, config.presenter, deadline, &progress)
+                    .await?
             }
         }
     };
@@ -128,20 +129,6 @@ async fn save_plan(
         .await
         .map_err(|e| Error::internal("checking where keys are saved", e))??;
     Ok(Some(profile))
-}
-
-/// Runs one login on a fresh in-process host and stops its listener afterwards.
-async fn run_local(
-    options: &LocalOptions,
-    spec: FlowSpec,
-    presenter: Presenter,
-    deadline: Deadline,
-    progress: &Progress,
-) -> Result<FlowResult> {
-    let host = LocalHost::start(options).await?;
-    let result = driver::run(&host, spec, presenter, deadline, progress).await;
-    host.shutdown().await;
-    result
 }
 
 /// Flags the service cannot honour are refused before any flow or browser.
@@ -319,7 +306,7 @@ pub async fn demo(port: u16, config_dir: PathBuf) -> Result<()> {
     };
     let deadline = Deadline::after(options.timeout);
     let progress = Progress::new(true);
-    let result = run_local(
+    let result = crate::flow::local::run(
         &options,
         spec,
         Presenter::BuiltInClient,

@@ -11,9 +11,10 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::flow::driver::FlowHost;
+use crate::flow::driver::{Deadline, FlowHost};
 use crate::flow::engine::{Engine, EngineConfig, StartRefused};
 use crate::flow::pending::PendingFlows;
+use crate::flow::present::Presenter;
 use crate::flow::{CallbackScheme, FlowResult, FlowSpec, Stage, StartedFlow};
 use crate::server::listener::LoopbackListener;
 use crate::tls::CertSource;
@@ -150,6 +151,21 @@ impl LocalHost {
             let _ = server.await;
         }
     }
+}
+
+/// Runs one whole login on a fresh in-process host and stops its listener afterwards: the
+/// one-shot commands and the library's [`Login`](crate::Login) both come here.
+pub async fn run(
+    options: &LocalOptions,
+    spec: FlowSpec,
+    presenter: Presenter,
+    deadline: Deadline,
+    progress: &Progress,
+) -> Result<FlowResult> {
+    let host = LocalHost::start(options).await?;
+    let result = crate::flow::driver::run(&host, spec, presenter, deadline, progress).await;
+    host.shutdown().await;
+    result
 }
 
 impl Drop for LocalHost {
