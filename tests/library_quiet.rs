@@ -1,7 +1,8 @@
 //! A library must not act on its host's process: a whole login through it writes nothing to
-//! the process's stderr (its notices go to the app's events stream) and installs no Ctrl-C
-//! handler (the app keeps its own, and cancels a login by dropping it). Alone in its test
-//! binary, because it redirects the process's stderr.
+//! the process's stderr (its notices go to the app's events stream), installs no Ctrl-C
+//! handler (the app keeps its own, and cancels a login by dropping it) and no process-wide
+//! rustls crypto provider (the app may install its own). Alone in its test binary, because it
+//! redirects the process's stderr.
 #![cfg(unix)]
 
 mod common;
@@ -24,7 +25,7 @@ fn sigint_handler() -> libc::sighandler_t {
 }
 
 #[tokio::test]
-async fn a_login_prints_nothing_and_takes_no_signal() {
+async fn a_login_prints_nothing_and_takes_no_signal_and_no_crypto_default() {
     assert_eq!(
         sigint_handler(),
         libc::SIG_DFL,
@@ -74,5 +75,15 @@ async fn a_login_prints_nothing_and_takes_no_signal() {
         sigint_handler(),
         libc::SIG_DFL,
         "the library installed a SIGINT handler"
+    );
+    assert!(
+        rustls::crypto::CryptoProvider::get_default().is_none(),
+        "the library installed a process-wide rustls provider"
+    );
+    // An app that installs its own provider afterwards is not refused.
+    assert!(
+        rustls::crypto::ring::default_provider()
+            .install_default()
+            .is_ok()
     );
 }

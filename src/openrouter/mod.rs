@@ -377,7 +377,7 @@ impl OpenRouterClient {
     /// A client for `base`, which must already be validated by `config::parse_openrouter_url`.
     pub fn new(base: Url) -> Result<Self> {
         // Blocking (reads the TLS roots): callers build it off the async threads.
-        let http = crate::sys::http::client_builder()
+        let http = crate::sys::http::client_builder(&[])?
             .timeout(Duration::from_secs(30))
             .default_headers(attribution_headers())
             .build()
@@ -647,17 +647,17 @@ impl OpenRouterClient {
 /// A client that follows redirects like a browser and trusts the local CA at `ca_cert`
 /// (for `demo`, where it stands in for the person's browser).
 pub fn browser_like_client(ca_cert: Option<&std::path::Path>) -> Result<reqwest::Client> {
-    let mut builder = crate::sys::http::client_builder()
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let extra = match ca_cert {
+        Some(path) => CertificateDer::pem_file_iter(path)
+            .and_then(Iterator::collect::<std::result::Result<Vec<_>, _>>)
+            .map_err(|e| Error::internal(format!("reading {}", path.display()), e))?,
+        None => Vec::new(),
+    };
+    crate::sys::http::client_builder(&extra)?
         .redirect(reqwest::redirect::Policy::limited(5))
-        .timeout(Duration::from_secs(30));
-    if let Some(path) = ca_cert {
-        let pem = std::fs::read(path)
-            .map_err(|e| Error::internal(format!("reading {}", path.display()), e))?;
-        let cert = reqwest::Certificate::from_pem(&pem)
-            .map_err(|e| Error::internal(format!("parsing {}", path.display()), e))?;
-        builder = builder.tls_certs_merge([cert]);
-    }
-    builder
+        .timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| Error::internal("building the HTTP client", e))
 }

@@ -1,17 +1,43 @@
-//! The one HTTP client builder: rustls with ring, no redirects, a connect timeout and our
-//! user agent. Callers add their own timeouts (and, for the built-in browser, redirects).
+//! The one HTTP client builder: rustls with ring (passed explicitly, never installed as the
+//! process's default), the platform's certificate verifier, no redirects, a connect timeout
+//! and our user agent. Callers add their own timeouts (and, for the built-in browser,
+//! redirects).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-/// A builder with the project's defaults. `build()` reads the TLS roots, which blocks: call it
-/// off the async threads (`spawn_blocking`) or before the runtime starts.
-pub fn client_builder() -> reqwest::ClientBuilder {
-    crate::tls::install_crypto_provider();
-    reqwest::Client::builder()
+use rustls::pki_types::CertificateDer;
+
+use crate::error::{Error, Result};
+
+/// A builder with the project's defaults, trusting the platform's roots plus `extra_roots`.
+/// Blocking (the verifier reads the TLS roots): call it off the async threads
+/// (`spawn_blocking`) or before the runtime starts.
+pub fn client_builder(extra_roots: &[CertificateDer<'static>]) -> Result<reqwest::ClientBuilder> {
+    let provider = crate::tls::crypto_provider();
+    let verifier = if extra_roots.is_empty() {
+        rustls_platform_verifier::Verifier::new(provider.clone())
+    } else {
+        rustls_platform_verifier::Verifier::new_with_extra_roots(
+            extra_roots.iter().cloned(),
+            provider.clone(),
+        )
+    }
+    .map_err(|e| Error::internal("reading the system's TLS roots", e))?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::internal("setting up TLS", e))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    // HTTP/1.1 only, as the client speaks (reqwest sets no ALPN on a configuration it is given).
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
         // Following a redirect from the token endpoint would hand the code elsewhere.
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("openrouter-pkce/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!("openrouter-pkce/", env!("CARGO_PKG_VERSION"))))
 }
 
 /// Reads at most `max` bytes of a reply body (a proxy or a broken server can send anything),

@@ -9,7 +9,7 @@ pub mod der;
 pub mod trust;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Once};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use rcgen::{
@@ -35,13 +35,14 @@ const LEAF_VALID_DAYS: i64 = 397;
 const LEAF_RENEW_AFTER: Duration = Duration::from_secs(365 * 24 * 3600);
 const CA_VALID_DAYS: i64 = 3650;
 
-/// Installs ring as rustls' process-wide crypto provider; safe to call many times.
-pub fn install_crypto_provider() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // Err means another provider was installed first, which serves us equally well.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
+/// ring, handed to every rustls configuration the crate builds. Never installed as the
+/// process-wide default: that choice belongs to the application embedding the library (a
+/// second `install_default` would fail in its code, not ours).
+pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<rustls::crypto::CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
 }
 
 /// Where the certificate the listener serves comes from.
@@ -69,7 +70,6 @@ pub struct LoadedCert {
 
 /// Loads (or at first use generates) the certificate and builds the rustls server config.
 pub fn load(source: &CertSource) -> Result<LoadedCert> {
-    install_crypto_provider();
     match source {
         CertSource::Files { cert, key } => {
             let chain = read_chain(cert, "--tls-cert")?;
@@ -149,7 +149,6 @@ fn with_regenerate_hint(dir: &Path, e: Error) -> Error {
 /// localhost, 127.0.0.0/8 and ::1) that we would issue for that key. Only serial, validity
 /// and signature may differ. Anything else (a root swapped in, a corrupt file) is refused.
 pub fn verify_own_ca(dir: &Path) -> Result<()> {
-    install_crypto_provider();
     let problem = |what: String| with_regenerate_hint(dir, Error::internal(what, "not ours"));
     let key_pem = std::fs::read_to_string(dir.join(CA_KEY_FILE))
         .map_err(|e| with_regenerate_hint(dir, Error::internal("reading the CA key", e)))?;
@@ -219,7 +218,9 @@ fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<Arc<rustls::ServerConfig>> {
-    let mut config = rustls::ServerConfig::builder()
+    let mut config = rustls::ServerConfig::builder_with_provider(crypto_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::internal("setting up TLS", e))?
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(|e| {
@@ -246,7 +247,6 @@ pub struct LocalCa {
 impl LocalCa {
     /// Loads the CA from `dir`, generating it (and the leaf) first if missing.
     pub fn load(dir: &Path) -> Result<Self> {
-        install_crypto_provider();
         ensure_local_certs(dir)?;
         let cert_path = dir.join(CA_CERT_FILE);
         let der = read_local_chain(&cert_path)
