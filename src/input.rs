@@ -274,6 +274,14 @@ fn bounded(raw: &str, lo: u64, hi: u64, unit: &str) -> std::result::Result<u64, 
     }
 }
 
+/// Whether `flag` itself is on the command line (not only its environment variable).
+pub fn on_command_line(flag: &str) -> bool {
+    std::env::args_os().any(|a| {
+        let a = a.to_string_lossy();
+        a == flag || a.starts_with(&format!("{flag}="))
+    })
+}
+
 /// A clap value parser whose refusal names the flag and what was expected but never repeats
 /// the value: clap's own message quotes it, and a URL may carry a password
 /// (`https://user:pass@host`) that must not end up on a screen, in a log or in a bug report.
@@ -290,10 +298,20 @@ impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for Unech
         value: &std::ffi::OsStr,
     ) -> std::result::Result<T, clap::Error> {
         use clap::error::ErrorKind;
-        let flag = arg
-            .and_then(clap::Arg::get_long)
+        let long = arg.and_then(clap::Arg::get_long);
+        let mut flag = long
             .map(|long| format!("--{long}"))
             .unwrap_or_else(|| "value".to_owned());
+        // Not on the command line: the value came from the flag's environment variable, which
+        // is what the person has to fix.
+        if let (Some(_), Some(var)) = (long, arg.and_then(clap::Arg::get_env))
+            && !on_command_line(&flag)
+        {
+            flag = format!(
+                "{} (the environment variable for {flag})",
+                var.to_string_lossy()
+            );
+        }
         let refuse = |kind, message: String| clap::Error::raw(kind, message).with_cmd(cmd);
         let text = value.to_str().ok_or_else(|| {
             refuse(

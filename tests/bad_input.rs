@@ -287,7 +287,7 @@ fn a_refused_url_is_not_repeated_with_its_password() {
         (
             &["login"],
             Some(("OPENROUTER_PKCE_URL", "https://user:hunter2@openrouter.ai")),
-            "--openrouter-url",
+            "OPENROUTER_PKCE_URL (the environment variable for --openrouter-url)",
         ),
         (
             &[
@@ -321,6 +321,18 @@ fn a_refused_url_is_not_repeated_with_its_password() {
             "{args:?}: {stderr}"
         );
     }
+    // Nor does --help show the variables' values.
+    let mut cmd = env.command();
+    cmd.args(["login", "--help"])
+        .env("OPENROUTER_PKCE_URL", "https://user:hunter2@openrouter.ai")
+        .env(
+            "OPENROUTER_PKCE_APP_URL",
+            "https://user:hunter2@app.example/",
+        );
+    let (status, stdout, _) = run(cmd);
+    assert!(status.success());
+    assert!(stdout.contains("OPENROUTER_PKCE_URL"), "{stdout}");
+    assert!(!stdout.contains("hunter2"), "{stdout}");
 }
 
 /// A key file that is empty, or whose key holds a control character, is blamed on

@@ -280,13 +280,13 @@ pub struct ServiceStatusArgs {
 #[derive(Debug, Args, Clone)]
 pub struct OpenRouterArgs {
     /// OpenRouter's base URL (https; http only for a loopback host).
-    #[arg(long, env = "OPENROUTER_PKCE_URL", default_value = defaults::OPENROUTER_URL, value_parser = input::Unechoed(input::value_openrouter_url))]
+    #[arg(long, env = "OPENROUTER_PKCE_URL", hide_env_values = true, default_value = defaults::OPENROUTER_URL, value_parser = input::Unechoed(input::value_openrouter_url))]
     pub openrouter_url: Url,
     /// Your app's name, sent to OpenRouter as X-OpenRouter-Title (app attribution).
     #[arg(long, env = "OPENROUTER_PKCE_APP_NAME", value_name = "NAME", value_parser = input::value_app_name)]
     pub app_name: Option<String>,
     /// Your app's URL, sent to OpenRouter as HTTP-Referer (app attribution).
-    #[arg(long, env = "OPENROUTER_PKCE_APP_URL", value_name = "URL", value_parser = input::Unechoed(input::value_app_url))]
+    #[arg(long, env = "OPENROUTER_PKCE_APP_URL", hide_env_values = true, value_name = "URL", value_parser = input::Unechoed(input::value_app_url))]
     pub app_url: Option<Url>,
 }
 

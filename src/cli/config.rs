@@ -397,18 +397,14 @@ fn login_config(
     })
 }
 
-/// Whether `flag` itself is on the command line (not only its environment variable).
-fn on_argv(flag: &str) -> bool {
-    std::env::args_os().any(|a| {
-        let a = a.to_string_lossy();
-        a == flag || a.starts_with(&format!("{flag}="))
-    })
-}
-
 /// Warns on stderr when any of `flags` carried a secret on the command line, which every local
 /// user can read in the process list while we run.
 fn warn_if_on_argv(flags: &[&str], advice: &str) {
-    let on_argv: Vec<&str> = flags.iter().copied().filter(|f| on_argv(f)).collect();
+    let on_argv: Vec<&str> = flags
+        .iter()
+        .copied()
+        .filter(|f| crate::input::on_command_line(f))
+        .collect();
     if !on_argv.is_empty() {
         say!(
             "warning: {} on the command line can be read by every user of this machine while it runs; {advice}.",
@@ -425,7 +421,7 @@ fn create_code_config(a: CreateCodeArgs) -> Result<CreateCodeConfig> {
     // Each complaint names where the key came from: an empty or odd file is not a missing flag.
     // The file wins over OPENROUTER_API_KEY (often set for other tools, and often an inference
     // key), but two keys on one command line is a mistake to point out.
-    if a.api_key_file.is_some() && on_argv("--api-key") {
+    if a.api_key_file.is_some() && crate::input::on_command_line("--api-key") {
         return Err(Error::bad_input(
             "--api-key-file",
             "either --api-key-file or --api-key, not both",
