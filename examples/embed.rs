@@ -49,8 +49,10 @@ async fn run(offline: bool) -> openrouter_pkce::Result<()> {
     let mut login = builder.build()?;
     let mut events = login.events();
 
-    // The login runs on its own task; the window stays responsive. Dropping (aborting) the
-    // task cancels the login and closes its port, e.g. when the person closes the window.
+    // The login runs on its own task; the window stays responsive. `task.abort()` cancels the
+    // login and closes its port, e.g. when the person closes the window (dropping the
+    // JoinHandle would only detach the task). An egui app reads `events.try_recv()` in its
+    // `update` instead of awaiting.
     let task = tokio::spawn(login.run());
 
     while let Some(event) = events.recv().await {

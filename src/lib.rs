@@ -26,6 +26,9 @@
 //! - [`StandIn`]: an offline OpenRouter for the app's own tests.
 //! - [`Error`]: what went wrong, with the CLI's [`exit_code`](Error::exit_code).
 //!
+//! Everything async runs on a Tokio runtime with I/O and timers enabled. The library prints
+//! nothing, reads no stdin, and installs no signal handler or process-wide rustls provider.
+//!
 //! Inside, one login driver runs every login, in-process or through the background service;
 //! the binary is [`cli::main`].
 #![warn(missing_docs)]

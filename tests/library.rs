@@ -126,8 +126,20 @@ async fn dropping_the_login_closes_its_port_and_a_late_approval_finds_nothing() 
     .await;
     assert!(closed.is_ok(), "the callback port is still open");
     assert!(stand_in.approve(&url).await.is_err());
-    // And the events stream ends rather than hanging.
-    while events.recv().await.is_some() {}
+    // The stream says so, then ends rather than hanging.
+    let mut last = None;
+    while let Some(event) = events.recv().await {
+        last = Some(event);
+    }
+    match last {
+        Some(Event::Error {
+            code, exit_code, ..
+        }) => {
+            assert_eq!(code, ErrorKind::Interrupted);
+            assert_eq!(exit_code, 130);
+        }
+        other => panic!("the stream ended with {other:?}"),
+    }
 }
 
 /// The port of the callback URL inside an authorize URL.

@@ -161,9 +161,14 @@ impl LoginBuilder {
 /// One login, ready to run: [`run`](Login::run) for a key, [`authorize`](Login::authorize)
 /// for a code the app redeems itself.
 ///
-/// Dropping the running future cancels the login: the listener closes and a late callback
-/// finds nothing. Nothing is printed and no signal handler is installed: progress comes only
-/// through [`events`](Login::events).
+/// Dropping the running future, or aborting the task it was spawned on, cancels the login:
+/// the listener closes and a late callback finds nothing (dropping a `JoinHandle` only
+/// detaches the task, and the login goes on). Nothing is printed, no stdin is read and no
+/// signal handler or process-wide rustls provider is installed: progress comes only through
+/// [`events`](Login::events).
+///
+/// Runs on a Tokio runtime with I/O and timers enabled (`#[tokio::main]`, Tauri's runtime);
+/// polled elsewhere it panics.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -296,29 +301,29 @@ impl Login {
         }
     }
 
-    /// The one driver, on an in-process host; the outcome also ends the events stream.
-    async fn drive(self, exchange: bool) -> Result<FlowResult> {
-        let sink = self.events.clone();
-        let run = self.drive_quietly(exchange);
-        let outcome = match sink.clone() {
+    /// The one driver, on an in-process host; the outcome is the events stream's last event.
+    async fn drive(mut self, exchange: bool) -> Result<FlowResult> {
+        let progress = Progress::with_sink(exchange, self.events.take());
+        // Dropped before the end (the app dropped or aborted the login): say so, and close.
+        let cancelled = Finish(progress.clone());
+        let run = self.drive_quietly(exchange, &progress);
+        let outcome = match progress.sink_handle() {
             Some(sink) => crate::ui::with_sink(sink, run).await,
             None => run.await,
         };
-        if let Some(sink) = sink {
-            let _ = sink.send(match &outcome {
-                Ok(FlowResult::Key(key)) => Event::Succeeded {
-                    user_id: key.user_id.clone(),
-                },
-                Ok(FlowResult::Bundle(_)) => Event::Succeeded { user_id: None },
-                Err(e) => Event::error(e),
-            });
-        }
+        progress.finish(match &outcome {
+            Ok(FlowResult::Key(key)) => Event::Succeeded {
+                user_id: key.user_id.clone(),
+            },
+            Ok(FlowResult::Bundle(_)) => Event::Succeeded { user_id: None },
+            Err(e) => Event::error(e),
+        });
+        drop(cancelled);
         outcome
     }
 
-    async fn drive_quietly(self, exchange: bool) -> Result<FlowResult> {
+    async fn drive_quietly(self, exchange: bool, progress: &Progress) -> Result<FlowResult> {
         let deadline = Deadline::after(self.timeout);
-        let progress = Progress::with_sink(exchange, self.events.clone());
         let cert = self.cert.clone();
         let choice = self.scheme;
         let resolved = tokio::task::spawn_blocking(move || {
@@ -345,12 +350,23 @@ impl Login {
             Browser::None => Presenter::PrintOnly,
             Browser::BuiltIn => Presenter::BuiltInClient,
         };
-        crate::flow::local::run(&options, spec, presenter, deadline, &progress).await
+        crate::flow::local::run(&options, spec, presenter, deadline, progress).await
     }
 }
 
-/// A login's progress events, in order; the stream ends after the last one
-/// ([`Event::Succeeded`] or [`Event::Error`]).
+/// Ends the events stream with `error` (`interrupted`) when a login is dropped before it
+/// ended; does nothing once [`Progress::finish`] has sent the outcome.
+struct Finish(Progress);
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        self.0.finish(Event::error(&Error::Interrupted));
+    }
+}
+
+/// A login's progress events, in order. The last one is [`Event::Succeeded`] or
+/// [`Event::Error`] (code `interrupted` when the login was dropped before it ended); then
+/// the stream ends.
 #[derive(Debug)]
 pub struct Events {
     rx: mpsc::UnboundedReceiver<Event>,
@@ -360,5 +376,17 @@ impl Events {
     /// The next event; `None` once the login is over (or was dropped).
     pub async fn recv(&mut self) -> Option<Event> {
         self.rx.recv().await
+    }
+
+    /// The next event if one is waiting, without waiting: for a UI's frame loop (egui's
+    /// `update`). `None` when none is waiting yet, or the stream is over.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        self.rx.try_recv().ok()
+    }
+
+    /// The next event, blocking the thread: for a plain thread outside the async runtime
+    /// (it panics when called on one of the runtime's threads). `None` once the login is over.
+    pub fn blocking_recv(&mut self) -> Option<Event> {
+        self.rx.blocking_recv()
     }
 }

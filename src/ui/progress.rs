@@ -19,8 +19,9 @@ pub struct Progress {
 }
 
 struct Inner {
-    /// The embedding app's events stream, if it asked for one.
-    sink: Option<crate::ui::Sink>,
+    /// The embedding app's events stream, if it asked for one; taken (closing the stream) by
+    /// [`Progress::finish`].
+    sink: std::sync::Mutex<Option<crate::ui::Sink>>,
     /// The page that hands the URL to the browser (its command line must not carry it): kept
     /// until the login ends, then removed.
     page: std::sync::Mutex<Option<crate::sys::browser::RedirectFile>>,
@@ -50,7 +51,7 @@ impl Progress {
     pub fn with_sink(exchange: bool, sink: Option<crate::ui::Sink>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                sink,
+                sink: std::sync::Mutex::new(sink),
                 page: std::sync::Mutex::new(None),
                 exchange,
                 callback_seen: AtomicBool::new(false),
@@ -62,8 +63,26 @@ impl Progress {
     /// Reports `event`: on stderr under `--events`, and on the app's stream if it has one.
     pub fn emit(&self, event: Event) {
         crate::ui::emit(&event);
-        if let Some(sink) = &self.inner.sink {
+        if let Some(sink) = self.sink().as_ref() {
             let _ = sink.send(event);
+        }
+    }
+
+    fn sink(&self) -> std::sync::MutexGuard<'_, Option<crate::ui::Sink>> {
+        self.inner.sink.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A sender to the app's stream, for the login's own `say!` lines (none once finished).
+    pub fn sink_handle(&self) -> Option<crate::ui::Sink> {
+        self.sink().clone()
+    }
+
+    /// Sends the login's last event to the app's stream and closes it: whatever a helper task
+    /// still reports afterwards (a browser opener that returns late) is not the app's concern.
+    /// Only the first call sends.
+    pub fn finish(&self, last: Event) {
+        if let Some(sink) = self.sink().take() {
+            let _ = sink.send(last);
         }
     }
 
