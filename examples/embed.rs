@@ -35,8 +35,8 @@ async fn run(offline: bool) -> openrouter_pkce::Result<()> {
     } else {
         None
     };
-    let scratch =
-        std::env::temp_dir().join(format!("openrouter-pkce-embed-{}", std::process::id()));
+    // A fresh directory of our own (a predictable name in /tmp could be someone else's).
+    let scratch = tempfile::tempdir().expect("a temporary directory");
 
     let mut builder = Login::builder().timeout(Duration::from_secs(180));
     if let Some(stand_in) = &stand_in {
@@ -44,7 +44,7 @@ async fn run(offline: bool) -> openrouter_pkce::Result<()> {
             .openrouter_url(stand_in.url())
             .port(0)
             .browser(Browser::None)
-            .config_dir(&scratch);
+            .config_dir(scratch.path().join("ca"));
     }
     let mut login = builder.build()?;
     let mut events = login.events();
@@ -82,6 +82,5 @@ async fn run(offline: bool) -> openrouter_pkce::Result<()> {
             .unwrap_or_default(),
         key.expose_secret().len()
     ));
-    let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
 }

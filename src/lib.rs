@@ -8,14 +8,13 @@
 //! use openrouter_pkce::{Browser, Login, StandIn};
 //!
 //! # let stand_in = StandIn::start().await?;
-//! # let dir = std::env::temp_dir().join(format!("orpkce-doc-root-{}", std::process::id()));
+//! # let scratch = tempfile::tempdir().unwrap(); let dir = scratch.path().join("ca");
 //! let key = Login::builder()
 //! #   .openrouter_url(stand_in.url()).port(0).browser(Browser::BuiltIn).config_dir(&dir)
 //!     .build()?
 //!     .run() // opens the browser, waits for the person to approve, exchanges the code
 //!     .await?;
 //! println!("logged in as {:?}", key.user_id());
-//! # std::fs::remove_dir_all(&dir).ok();
 //! # Ok(())
 //! # }
 //! ```

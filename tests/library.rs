@@ -35,12 +35,13 @@ async fn approve_and_collect(stand_in: &StandIn, events: &mut Events) -> Vec<Eve
     seen
 }
 
-/// A whole login against `stand_in`, approved when its URL comes: its outcome and events.
+/// A whole login as `builder` sets it up, approved at `stand_in` when its URL comes: its
+/// outcome and events.
 async fn run_approving(
     stand_in: &StandIn,
-    env: &TestEnv,
+    builder: LoginBuilder,
 ) -> (openrouter_pkce::Result<ApiKey>, Vec<Event>) {
-    let mut login = login_at(stand_in, env).build().unwrap();
+    let mut login = builder.build().unwrap();
     let mut events = login.events();
     let running = tokio::spawn(login.run());
     let seen = approve_and_collect(stand_in, &mut events).await;
@@ -68,7 +69,7 @@ async fn a_login_reports_each_step_and_returns_the_key() {
         .start()
         .await
         .unwrap();
-    let (outcome, seen) = run_approving(&stand_in, &env).await;
+    let (outcome, seen) = run_approving(&stand_in, login_at(&stand_in, &env)).await;
     let key = outcome.unwrap();
     assert!(key.expose_secret().starts_with("sk-or-v1-"), "{key:?}");
     assert_eq!(key.user_id(), Some("user_standin"));
@@ -161,7 +162,7 @@ async fn a_denial_is_an_error_with_the_clis_exit_code_and_an_error_event() {
         .start()
         .await
         .unwrap();
-    let (outcome, seen) = run_approving(&stand_in, &env).await;
+    let (outcome, seen) = run_approving(&stand_in, login_at(&stand_in, &env)).await;
     let e = outcome.unwrap_err();
     assert!(matches!(e, Error::Denied { .. }), "{e:?}");
     assert_eq!(e.exit_code(), 3);
@@ -328,4 +329,45 @@ async fn a_failing_openrouter_is_reported_with_its_code() {
         "{e:?}"
     );
     assert_eq!(e.exit_code(), 6);
+}
+
+/// The CA key is never written where others can read or replace it: a group- or
+/// world-accessible config_dir is refused for an https login and left untouched by an http
+/// one; a relative one is refused when the login is built.
+#[tokio::test]
+async fn the_local_ca_goes_only_into_a_private_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let stand_in = StandIn::start().await.unwrap();
+    let shared = env.home().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let e = login_at(&stand_in, &env)
+        .config_dir(&shared)
+        .callback_scheme(CallbackScheme::Https)
+        .build()
+        .unwrap()
+        .run()
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("world-accessible"), "{e}");
+    let (outcome, _) =
+        run_approving(&stand_in, login_at(&stand_in, &env).config_dir(&shared)).await;
+    outcome.unwrap();
+    assert_eq!(
+        std::fs::read_dir(&shared).unwrap().count(),
+        0,
+        "wrote into it"
+    );
+    let e = Login::builder().config_dir("ca").build().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::BadInput {
+                field: "config_dir",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }

@@ -109,7 +109,10 @@ impl LoginBuilder {
     }
 
     /// Where the local CA lives (default: the user's `openrouter-pkce` config directory, the
-    /// one `openrouter-pkce trust` installs from).
+    /// one `openrouter-pkce trust` installs from). Every login makes the CA there if it is
+    /// missing (the listener also serves https), so it must be an absolute path to a directory
+    /// only this user can reach: one that others own or can read or write is not used (an
+    /// https login then fails; an http one goes on without the certificate).
     pub fn config_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.config_dir = Some(dir.into());
         self
@@ -137,7 +140,13 @@ impl LoginBuilder {
             ));
         }
         let config_dir = match self.config_dir {
-            Some(dir) => dir,
+            Some(dir) if dir.is_absolute() => dir,
+            Some(_) => {
+                return Err(Error::bad_input(
+                    "config_dir",
+                    "an absolute path to a directory of the user's own (it holds the local CA key)",
+                ));
+            }
             None => crate::sys::paths::config_dir()?,
         };
         let port = match self.port {
@@ -176,7 +185,7 @@ impl LoginBuilder {
 /// use openrouter_pkce::{Browser, Login, StandIn};
 ///
 /// let stand_in = StandIn::start().await?; // an offline OpenRouter that approves at once
-/// # let dir = std::env::temp_dir().join(format!("orpkce-doc-login-{}", std::process::id()));
+/// # let scratch = tempfile::tempdir().unwrap(); let dir = scratch.path().join("ca");
 /// let key = Login::builder()
 ///     .openrouter_url(stand_in.url())
 ///     .port(0)
@@ -186,7 +195,6 @@ impl LoginBuilder {
 ///     .run()
 ///     .await?;
 /// assert!(key.expose_secret().starts_with("sk-or-v1-"));
-/// # std::fs::remove_dir_all(&dir).ok();
 /// # Ok(())
 /// # }
 /// ```
@@ -218,7 +226,7 @@ impl Login {
     /// use openrouter_pkce::{Event, Login, StandIn};
     ///
     /// let stand_in = StandIn::start().await?;
-    /// # let dir = std::env::temp_dir().join(format!("orpkce-doc-events-{}", std::process::id()));
+    /// # let scratch = tempfile::tempdir().unwrap(); let dir = scratch.path().join("ca");
     /// let mut login = Login::builder()
     ///     .openrouter_url(stand_in.url())
     ///     .port(0)
@@ -235,7 +243,6 @@ impl Login {
     /// }
     /// let key = running.await.expect("the login task")?;
     /// assert!(key.user_id().is_some());
-    /// # std::fs::remove_dir_all(&dir).ok();
     /// # Ok(())
     /// # }
     /// ```
@@ -271,7 +278,7 @@ impl Login {
     /// use openrouter_pkce::{Browser, Login, OpenRouter, StandIn};
     ///
     /// let stand_in = StandIn::start().await?;
-    /// # let dir = std::env::temp_dir().join(format!("orpkce-doc-authorize-{}", std::process::id()));
+    /// # let scratch = tempfile::tempdir().unwrap(); let dir = scratch.path().join("ca");
     /// let bundle = Login::builder()
     ///     .openrouter_url(stand_in.url())
     ///     .port(0)
@@ -284,7 +291,6 @@ impl Login {
     /// # let bundle = openrouter_pkce::CodeBundle::from_json(&saved)?;
     /// let key = OpenRouter::new(stand_in.url())?.exchange(&bundle).await?;
     /// assert!(key.expose_secret().starts_with("sk-or-v1-"));
-    /// # std::fs::remove_dir_all(&dir).ok();
     /// # Ok(())
     /// # }
     /// ```

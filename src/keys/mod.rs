@@ -133,7 +133,7 @@ fn existing_profiles_dir() -> Result<Option<PathBuf>> {
         return Ok(None);
     }
     for d in [&data, &dir] {
-        if let Some(problem) = private_problem(d) {
+        if let Some(problem) = crate::sys::files::private_dir_problem(d) {
             return Err(Error::internal(
                 format!("not reading saved keys from {}", d.display()),
                 format!(
@@ -143,19 +143,6 @@ fn existing_profiles_dir() -> Result<Option<PathBuf>> {
         }
     }
     Ok(Some(dir))
-}
-
-/// Why `dir` is not a private directory of ours, if it is not.
-fn private_problem(dir: &Path) -> Option<String> {
-    #[cfg(unix)]
-    {
-        crate::service::socket::private_dir_problem(dir)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        None
-    }
 }
 
 /// Makes `dir` (ours, a real directory) 0700, or says why it cannot be used.
@@ -169,8 +156,8 @@ fn make_private(dir: &Path) -> Result<()> {
             && !meta.file_type().is_symlink()
             && meta.uid() == unsafe { libc::geteuid() };
         if !ours {
-            let problem =
-                private_problem(dir).unwrap_or_else(|| "is not a directory of yours".into());
+            let problem = crate::sys::files::private_dir_problem(dir)
+                .unwrap_or_else(|| "is not a directory of yours".into());
             return Err(Error::internal(
                 format!("not saving keys in {}", dir.display()),
                 format!("it {problem}"),

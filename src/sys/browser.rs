@@ -56,15 +56,9 @@ impl Drop for RedirectFile {
 /// own in the temp dir: a new random name, so nothing planted there can be followed.
 fn private_place() -> Option<(PathBuf, Option<PathBuf>)> {
     if let Ok(dir) = crate::sys::paths::runtime_dir()
-        && crate::sys::files::create_private_dir(&dir).is_ok()
+        && crate::sys::files::ensure_private_dir(&dir, "the browser's page").is_ok()
     {
-        #[cfg(unix)]
-        let private = crate::service::socket::private_dir_problem(&dir).is_none();
-        #[cfg(not(unix))]
-        let private = true;
-        if private {
-            return Some((dir, None));
-        }
+        return Some((dir, None));
     }
     let dir = std::env::temp_dir().join(format!(
         "openrouter-pkce-{}",

@@ -16,6 +16,36 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::internal(format!("creating {}", dir.display()), e))
 }
 
+/// Why `dir` is not a private directory of this user's (a real directory, ours, no group or
+/// other access), if it is not. Unix only: elsewhere the profile directories are private.
+pub fn private_dir_problem(dir: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        crate::service::socket::private_dir_problem(dir)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
+/// Creates `dir` 0700 where it is missing, then refuses it unless it is private: files in a
+/// directory someone else owns or can reach are not trusted (and never repaired, since they
+/// may already have been swapped).
+pub fn ensure_private_dir(dir: &Path, purpose: &str) -> Result<()> {
+    if std::fs::symlink_metadata(dir).is_err() {
+        create_private_dir(dir)?;
+    }
+    match private_dir_problem(dir) {
+        None => Ok(()),
+        Some(problem) => Err(Error::internal(
+            format!("not using {} for {purpose}", dir.display()),
+            format!("it {problem}"),
+        )),
+    }
+}
+
 /// Writes `contents` to `path` with mode 0600: a temporary file in the same directory, fsynced,
 /// then renamed over `path`, so a reader never sees a half-written file.
 pub fn write_private_atomic(path: &Path, contents: &[u8]) -> Result<()> {

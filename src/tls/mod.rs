@@ -281,8 +281,10 @@ impl LocalCa {
     }
 }
 
-/// Generates whatever is missing or due for renewal.
+/// Generates whatever is missing or due for renewal, in a directory that must be private: a
+/// CA key others can read or replace would let them impersonate localhost to this user.
 fn ensure_local_certs(dir: &Path) -> Result<()> {
+    crate::sys::files::ensure_private_dir(dir, "the local certificate authority")?;
     let ca_key_path = dir.join(CA_KEY_FILE);
     let ca_cert_path = dir.join(CA_CERT_FILE);
     let leaf_cert_path = dir.join(LEAF_CERT_FILE);
@@ -420,7 +422,7 @@ mod tests {
     #[test]
     fn a_missing_leaf_is_reissued_under_the_same_ca() {
         let dir = tempfile::tempdir().unwrap();
-        let certs = dir.path().to_path_buf();
+        let certs = dir.path().join("certs");
         load(&CertSource::Local(certs.clone())).unwrap();
         let ca_before = std::fs::read(certs.join(CA_CERT_FILE)).unwrap();
         std::fs::remove_file(certs.join(LEAF_CERT_FILE)).unwrap();
@@ -432,7 +434,7 @@ mod tests {
     #[test]
     fn the_ca_is_name_constrained_and_the_leaf_names_every_loopback_spelling() {
         let dir = tempfile::tempdir().unwrap();
-        let ca = LocalCa::load(dir.path()).unwrap();
+        let ca = LocalCa::load(&dir.path().join("certs")).unwrap();
         // id-ce-nameConstraints (2.5.29.30), marked critical, with localhost and both loopback nets.
         let oid = [0x06, 0x03, 0x55, 0x1d, 0x1e];
         assert!(
@@ -442,7 +444,8 @@ mod tests {
         assert!(ca.der.windows(9).any(|w| w == b"localhost"));
         let ten_years = ca.expires().unwrap();
         assert!(ten_years.as_str() > "2035", "{ten_years}");
-        let leaf = CertificateDer::from_pem_file(dir.path().join(LEAF_CERT_FILE)).unwrap();
+        let leaf =
+            CertificateDer::from_pem_file(dir.path().join("certs").join(LEAF_CERT_FILE)).unwrap();
         assert!(leaf.windows(9).any(|w| w == b"localhost"));
         assert!(
             leaf.windows(4).any(|w| w == [127, 0, 0, 1]),
