@@ -72,6 +72,12 @@ pub fn parse_openrouter_url(raw: &str) -> Result<Url> {
 pub fn parse_callback_url(raw: &str) -> Result<Url> {
     let url = Url::parse(raw)
         .map_err(|e| Error::bad_input("--callback-url", format!("an absolute URL ({e})")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::bad_input(
+            "--callback-url",
+            "a URL without user:password@ (it is sent to OpenRouter and back to the browser)",
+        ));
+    }
     let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1"));
     match url.scheme() {
         "https" => Ok(url),

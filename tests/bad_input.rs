@@ -400,3 +400,26 @@ fn an_api_key_file_wins_over_the_environment_but_not_over_the_flag() {
         1
     );
 }
+
+/// A key file is read only as far as its first line can be (a wrong path such as /dev/zero
+/// must not eat memory), and a byte-order mark before the key is not sent as part of it.
+#[test]
+fn a_key_file_is_read_boundedly_and_without_its_byte_order_mark() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let mut cmd = env.command();
+    cmd.args(["create-code", "--openrouter-url", &stand_in.url])
+        .args(["--api-key-file", "/dev/zero"]);
+    let (status, _, stderr) = run(cmd);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("invalid --api-key-file"), "{stderr}");
+    let bom = env.home().join("notepad-key");
+    std::fs::write(&bom, "\u{feff}sk-or-v1-standin-management-key\r\n").unwrap();
+    let mut cmd = env.command();
+    cmd.args(["create-code", "--openrouter-url", &stand_in.url])
+        .arg("--api-key-file")
+        .arg(&bom);
+    let (status, stdout, stderr) = run(cmd);
+    assert!(status.success(), "{stderr}");
+    assert!(json(&stdout)["code"].is_string(), "{stdout}");
+}

@@ -218,7 +218,11 @@ async fn authorize_hands_over_a_code_that_works_once() {
     // The bundle's JSON is the `authorize` command's; its Debug shows no secret.
     let json: serde_json::Value = serde_json::from_str(&bundle.to_json()).unwrap();
     assert_eq!(json["code"], bundle.code());
-    assert!(!format!("{bundle:?}").contains(bundle.code()));
+    let shown = format!("{bundle:?}");
+    assert!(!shown.contains(bundle.code()), "{shown}");
+    // Nor the login's nonce, the callback URL's last segment.
+    let nonce = bundle.callback_url().unwrap().rsplit('/').next().unwrap();
+    assert!(!shown.contains(nonce), "{shown}");
     let openrouter = OpenRouter::new(stand_in.url()).unwrap();
     let key = openrouter.exchange(&bundle).await.unwrap();
     assert!(key.expose_secret().starts_with("sk-or-v1-"));
@@ -289,7 +293,18 @@ fn bad_settings_are_refused_naming_the_setting() {
         "openrouter_url",
     );
     bad(
+        Login::builder()
+            .timeout(Duration::from_millis(999))
+            .build()
+            .unwrap_err(),
+        "timeout",
+    );
+    bad(
         CodeRequest::new("http://app.example/cb").unwrap_err(),
+        "callback_url",
+    );
+    bad(
+        CodeRequest::new("https://alice:hunter2@app.example/cb").unwrap_err(),
         "callback_url",
     );
     bad(

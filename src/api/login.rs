@@ -133,10 +133,11 @@ impl LoginBuilder {
             None => None,
         };
         let max = Duration::from_secs(crate::defaults::MAX_TIMEOUT_SECS);
-        if self.timeout.is_zero() || self.timeout > max {
+        // Whole seconds are what the messages count in; under one, a login cannot be done.
+        if self.timeout < Duration::from_secs(1) || self.timeout > max {
             return Err(Error::bad_input(
                 "timeout",
-                format!("more than 0 s and at most {} s", max.as_secs()),
+                format!("at least 1 s and at most {} s", max.as_secs()),
             ));
         }
         let config_dir = match self.config_dir {

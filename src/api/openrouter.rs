@@ -235,7 +235,7 @@ impl CodeRequest {
     /// The key's name on OpenRouter's keys page.
     ///
     /// # Errors
-    /// [`Error::BadInput`] for an empty, overlong or control-character label.
+    /// [`Error::BadInput`] for an overlong or control-character label.
     pub fn key_label(mut self, label: &str) -> Result<Self> {
         self.key_label =
             Some(crate::input::parse_key_label(label).map_err(|e| e.named("key_label"))?);

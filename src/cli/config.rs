@@ -413,6 +413,28 @@ fn warn_if_on_argv(flags: &[&str], advice: &str) {
     }
 }
 
+/// The start of a key file: enough for any key's first line, and bounded, so a wrong path
+/// (`/dev/zero`, a huge log) cannot exhaust memory.
+fn read_key_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+    let mut start = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_KEY_FILE_BYTES)
+        .read_to_end(&mut start)?;
+    match String::from_utf8(start) {
+        Ok(text) => Ok(text),
+        // Only cut mid-character at the bound: the first line is what counts.
+        Err(e) if e.utf8_error().error_len().is_none() => {
+            let valid = e.utf8_error().valid_up_to();
+            let mut bytes = e.into_bytes();
+            bytes.truncate(valid);
+            Ok(String::from_utf8(bytes).unwrap_or_default())
+        }
+        Err(_) => Err(std::io::Error::other("not UTF-8 text")),
+    }
+}
+
 fn create_code_config(a: CreateCodeArgs) -> Result<CreateCodeConfig> {
     warn_if_on_argv(
         &["--api-key"],
@@ -429,12 +451,14 @@ fn create_code_config(a: CreateCodeArgs) -> Result<CreateCodeConfig> {
     }
     let (management_key, source) = match &a.api_key_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            let text = read_key_file(path).map_err(|e| {
                 Error::bad_input(
                     "--api-key-file",
                     format!("a readable file holding the key ({}: {e})", path.display()),
                 )
             })?;
+            // A byte-order mark (Notepad adds one) is not part of the key.
+            let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
             let key = text.lines().next().unwrap_or_default().trim();
             if key.is_empty() {
                 return Err(Error::bad_input(

@@ -55,7 +55,7 @@ pub fn authorize_url(
 /// [`Login::authorize`](crate::Login::authorize) and
 /// [`OpenRouter::create_code`](crate::OpenRouter::create_code) return. Its `Debug` shows no
 /// secret; [`to_json`](CodeBundle::to_json) is the one way they are written out.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(try_from = "CodeBundleJson<'_>")]
 pub struct CodeBundle {
     /// The single-use authorization code.
@@ -116,6 +116,25 @@ impl<'a> TryFrom<CodeBundleJson<'a>> for CodeBundle {
             method,
             json.callback_url.map(|c| c.into_owned()),
         )
+    }
+}
+
+impl std::fmt::Debug for CodeBundle {
+    /// Secrets redacted, and the callback URL without our login's nonce (its last segment).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let callback_url = self
+            .callback_url
+            .as_deref()
+            .map(|u| match u.find("/callback/") {
+                Some(at) => format!("{}/callback/[REDACTED]", &u[..at]),
+                None => u.to_owned(),
+            });
+        f.debug_struct("CodeBundle")
+            .field("code", &self.code)
+            .field("code_verifier", &self.code_verifier)
+            .field("code_challenge_method", &self.code_challenge_method)
+            .field("callback_url", &callback_url)
+            .finish()
     }
 }
 
