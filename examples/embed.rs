@@ -1,5 +1,5 @@
 //! How a desktop app (Tauri, egui, iced…) embeds the login: start it from a button, show its
-//! progress in the window, keep the key, and cancel by dropping the task.
+//! progress in the window, keep the key, and cancel by aborting the task.
 //!
 //! ```text
 //! cargo run --example embed              # a real login at openrouter.ai, in your browser

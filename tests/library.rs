@@ -386,3 +386,29 @@ async fn the_local_ca_goes_only_into_a_private_directory() {
         "{e:?}"
     );
 }
+
+/// A login dropped before it ever ran (aborted before its first poll, or built and dropped)
+/// still ends its events stream with `interrupted`, as the stream's docs promise.
+#[tokio::test]
+async fn a_login_that_never_ran_ends_its_stream_with_interrupted() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start().await.unwrap();
+    let last = |mut events: Events| async move {
+        let mut last = None;
+        while let Some(event) = events.recv().await {
+            last = Some(event);
+        }
+        last
+    };
+    let mut login = login_at(&stand_in, &env).build().unwrap();
+    let events = login.events();
+    drop(login);
+    let interrupted = Some(Event::error(&Error::Interrupted));
+    assert_eq!(last(events).await, interrupted);
+    let mut login = login_at(&stand_in, &env).build().unwrap();
+    let events = login.events();
+    let task = tokio::spawn(login.run());
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert_eq!(last(events).await, interrupted);
+}

@@ -177,7 +177,7 @@ fn proxy_and_certificate_trouble_say_what_to_do() {
     // An https "OpenRouter" whose certificate comes from a CA nobody trusts.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let ca_pem = env.home().join("other-ca.pem");
-    let port = runtime.block_on(serve_https_not_found(&ca_pem));
+    let (port, handshakes) = runtime.block_on(serve_https_not_found(&ca_pem));
     let create = |ssl_cert_file: Option<&std::path::Path>| {
         let mut cmd = env.command();
         cmd.args([
@@ -194,14 +194,19 @@ fn proxy_and_certificate_trouble_say_what_to_do() {
     let (status, _, stderr) = create(None);
     assert_eq!(status.code(), Some(6), "{stderr}");
     assert!(stderr.contains("SSL_CERT_FILE"), "{stderr}");
+    // A certificate that does not verify is not retried as if the network had failed.
+    assert_eq!(handshakes.load(std::sync::atomic::Ordering::SeqCst), 1);
     // With the CA in SSL_CERT_FILE the request gets through (the fake answers 404: exit 5).
     let (status, _, stderr) = create(Some(&ca_pem));
     assert_eq!(status.code(), Some(5), "{stderr}");
 }
 
 /// An https server on localhost answering every request with OpenRouter's JSON 404, its
-/// certificate issued by a fresh CA (written to `ca_pem`) that nothing trusts.
-async fn serve_https_not_found(ca_pem: &std::path::Path) -> u16 {
+/// certificate issued by a fresh CA (written to `ca_pem`) that nothing trusts; with the count
+/// of connections it accepted.
+async fn serve_https_not_found(
+    ca_pem: &std::path::Path,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
     install_crypto_provider();
     let ca_key = KeyPair::generate().unwrap();
@@ -229,11 +234,14 @@ async fn serve_https_not_found(ca_pem: &std::path::Path) -> u16 {
             r#"{"error":{"code":404,"message":"Not Found"}}"#,
         )
     });
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let (acceptor, app) = (acceptor.clone(), app.clone());
             tokio::spawn(async move {
                 // A client that refuses the certificate ends the handshake: nothing to serve.
@@ -247,5 +255,5 @@ async fn serve_https_not_found(ca_pem: &std::path::Path) -> u16 {
             });
         }
     });
-    port
+    (port, accepted)
 }

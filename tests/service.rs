@@ -278,3 +278,47 @@ fn an_app_drives_the_control_api_and_the_service_opens_the_browser() {
         created["authorize_url"].as_str().unwrap()
     );
 }
+
+/// A config directory others can reach holds no certificate the service will use: it still
+/// starts and runs http logins (a user service that keeps failing to start helps nobody),
+/// refuses a login that asks for https, and refuses to start at all when told to use https.
+#[cfg(unix)]
+#[test]
+fn serve_without_a_usable_certificate_runs_http_logins_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let config = env.config_dir();
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let served = start_service(&env, &stand_in, &[]);
+    let login = |scheme: &str| {
+        let mut cmd = env.command();
+        cmd.args(["authorize", "--port", &served.port.to_string()])
+            .args(["--openrouter-url", &stand_in.url, "--timeout", "30"])
+            .args(["--callback-scheme", scheme])
+            .env("BROWSER", env.browser_script());
+        run(cmd)
+    };
+    let (status, bundle, stderr) = login("http");
+    assert!(status.success(), "{stderr}");
+    assert!(json(&bundle)["code"].is_string(), "{bundle}");
+    let (status, _, stderr) = login("https");
+    assert!(!status.success());
+    assert!(stderr.contains("serves http only"), "{stderr}");
+    assert!(
+        !config.join("ca-key.pem").exists(),
+        "a CA key in a shared directory"
+    );
+    let mut cmd = env.command();
+    cmd.args(["serve", "--port", &free_port().to_string()])
+        .args([
+            "--openrouter-url",
+            &stand_in.url,
+            "--callback-scheme",
+            "https",
+        ]);
+    let (status, _, stderr) = run(cmd);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("chmod 700"), "{stderr}");
+}

@@ -310,3 +310,23 @@ fn an_unreadable_leaf_is_regenerated() {
             .contains("not base64")
     );
 }
+
+/// `trust --regenerate` in a config directory others can reach changes nothing: the check
+/// comes before any file is removed (a CA still trusted somewhere keeps its files, so
+/// `trust --uninstall` can find it once the directory is fixed).
+#[cfg(unix)]
+#[test]
+fn regenerate_refuses_a_shared_directory_before_removing_anything() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    make_local_ca(&env);
+    let before = std::fs::read(env.ca_cert()).unwrap();
+    std::fs::set_permissions(env.config_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = env.command();
+    cmd.args(["trust", "--regenerate", "--user-only"]);
+    let (status, _, stderr) = run(cmd);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("chmod 700"), "{stderr}");
+    assert_eq!(std::fs::read(env.ca_cert()).unwrap(), before);
+    assert!(env.config_dir().join("ca-key.pem").exists());
+}

@@ -163,7 +163,7 @@ impl LoginBuilder {
             timeout: self.timeout,
             limit,
             cert: CertSource::Local(config_dir),
-            events: None,
+            events: Unstarted::default(),
         })
     }
 }
@@ -208,7 +208,21 @@ pub struct Login {
     timeout: Duration,
     limit: Option<f64>,
     cert: CertSource,
-    events: Option<mpsc::UnboundedSender<Event>>,
+    events: Unstarted,
+}
+
+/// The events stream of a login that has not started: dropped so (never run, or dropped
+/// before its first poll), the stream still ends with `interrupted`, as a login dropped while
+/// running does.
+#[derive(Debug, Default)]
+struct Unstarted(Option<mpsc::UnboundedSender<Event>>);
+
+impl Drop for Unstarted {
+    fn drop(&mut self) {
+        if let Some(sink) = self.0.take() {
+            let _ = sink.send(Event::error(&Error::Interrupted));
+        }
+    }
 }
 
 impl Login {
@@ -249,7 +263,8 @@ impl Login {
     /// ```
     pub fn events(&mut self) -> Events {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.events = Some(tx);
+        // The earlier stream (if any) just ends: this one takes over.
+        self.events.0 = Some(tx);
         Events { rx }
     }
 
@@ -310,7 +325,7 @@ impl Login {
 
     /// The one driver, on an in-process host; the outcome is the events stream's last event.
     async fn drive(mut self, exchange: bool) -> Result<FlowResult> {
-        let progress = Progress::with_sink(exchange, self.events.take());
+        let progress = Progress::with_sink(exchange, self.events.0.take());
         // Dropped before the end (the app dropped or aborted the login): say so, and close.
         let cancelled = Finish(progress.clone());
         let run = self.drive_quietly(exchange, &progress);

@@ -6,6 +6,7 @@ use crate::cli::config::{ServeConfig, ServiceConfig, ServiceVerb};
 use crate::cli::output::{print_json, print_text};
 use crate::error::{Error, Result};
 use crate::flow::engine::EngineConfig;
+use crate::flow::scheme::SchemeChoice;
 use crate::server::listener::LoopbackListener;
 use crate::service::client::{Probe, ServiceClient};
 use crate::service::{self, Service, unit};
@@ -20,7 +21,17 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     let cert = config.listener.cert.clone();
     let tls = tokio::task::spawn_blocking(move || crate::tls::load(&cert))
         .await
-        .map_err(|e| Error::internal("loading the certificate", e))??;
+        .map_err(|e| Error::internal("loading the certificate", e))?;
+    // Without a certificate the service can still run http logins, unless it was told to
+    // use https (a service that keeps failing to start helps nobody).
+    let (tls, tls_problem) = match tls {
+        Ok(tls) => (Some(tls.config), None),
+        Err(e) if config.listener.scheme == SchemeChoice::Https => return Err(e),
+        Err(e) => {
+            tracing::warn!(error = %e, "serving http callbacks only: the certificate did not load");
+            (None, Some(e.to_string()))
+        }
+    };
     let service = Service::new(service::ServiceConfig {
         engine: EngineConfig {
             flow_timeout: config.flow_timeout,
@@ -30,6 +41,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         scheme: config.listener.scheme,
         host: config.listener.host,
         cert: config.listener.cert.clone(),
+        tls_problem,
     });
     let socket_path = service::socket::socket_path(port)?;
     let path = socket_path.clone();
@@ -44,12 +56,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         "openrouter-pkce service listening"
     );
     service
-        .run(
-            listener,
-            Some(tls.config),
-            control,
-            crate::sys::signal::interrupted(),
-        )
+        .run(listener, tls, control, crate::sys::signal::interrupted())
         .await;
     #[cfg(unix)]
     if let Err(e) = std::fs::remove_file(&socket_path) {

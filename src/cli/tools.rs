@@ -28,6 +28,14 @@ pub async fn trust(
     }
     let report = tokio::task::spawn_blocking(move || {
         if regenerate {
+            // Checked before anything is removed: a directory that is not private is refused
+            // as a whole, and its files (perhaps a CA still trusted somewhere) left as they are.
+            if config_dir.exists() {
+                crate::sys::files::ensure_private_dir(
+                    &config_dir,
+                    "the local certificate authority",
+                )?;
+            }
             crate::tls::remove_local_certs(&config_dir)?;
         }
         trust::run(action, &config_dir, user_only)

@@ -632,15 +632,22 @@ impl OpenRouterClient {
                     }
                     error
                 }
-                // Only a failed connect is certain not to have delivered the code.
-                Err(e) if e.is_connect() => Error::Unreachable {
-                    context: network_context(
-                        format!("could not connect to {}", url.host_str().unwrap_or("?")),
-                        &url,
-                        &e,
-                    ),
-                    source: e.into(),
-                },
+                // Only a failed connect is certain not to have delivered the code; a
+                // certificate that does not verify will not verify on the next attempt either.
+                Err(e) if e.is_connect() => {
+                    let unreachable = Error::Unreachable {
+                        context: network_context(
+                            format!("could not connect to {}", url.host_str().unwrap_or("?")),
+                            &url,
+                            &e,
+                        ),
+                        source: e.into(),
+                    };
+                    if is_certificate_failure(&unreachable) {
+                        return Err(unreachable);
+                    }
+                    unreachable
+                }
                 Err(e) => {
                     return Err(Error::Unreachable {
                         context: network_context(
@@ -729,6 +736,29 @@ fn html_summary(body: &str, secrets: &[&str]) -> Option<String> {
         None => "an HTML page (not OpenRouter's API: a proxy, a captive portal or an outage page?)"
             .to_owned(),
     })
+}
+
+/// Whether a connection failed because the server's certificate did not verify (rustls
+/// refused it), rather than the network.
+fn is_certificate_failure(error: &Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            );
+        }
+        // An io::Error's source() skips the error it wraps (where rustls puts its own).
+        cause = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    false
 }
 
 /// What failed on the way to `url`, with what to do where we can tell: a proxy that does

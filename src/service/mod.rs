@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use crate::error::ErrorKind;
 use crate::flow::engine::{Engine, EngineConfig, FlowStatus, StartRefused};
 use crate::flow::scheme::{SchemeChoice, TrustCache};
-use crate::flow::{CallbackHost, FlowSpec, Stage};
+use crate::flow::{CallbackHost, CallbackScheme, FlowSpec, Stage};
 use crate::tls::CertSource;
 use api::{CreateFlowRequest, CreatedFlow, ErrorDoc, ErrorReply, FlowState, FlowStatusDoc};
 
@@ -42,6 +42,9 @@ pub struct ServiceConfig {
     pub host: CallbackHost,
     /// The certificate the listener serves, for the `auto` rule.
     pub cert: CertSource,
+    /// Why the certificate could not be loaded, when it could not: the service then serves
+    /// http only, and refuses flows that would need https.
+    pub tls_problem: Option<String>,
 }
 
 impl ServiceConfig {
@@ -53,6 +56,7 @@ impl ServiceConfig {
             scheme: SchemeChoice::Auto,
             host: CallbackHost::Localhost,
             cert,
+            tls_problem: None,
         }
     }
 }
@@ -170,6 +174,15 @@ impl Service {
             )
         })?;
         let config = &self.inner.config;
+        if let (CallbackScheme::Https, Some(problem)) = (resolved.scheme, &config.tls_problem) {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorKind::Internal,
+                format!(
+                    "this service serves http only (its certificate did not load: {problem}); ask for callback_scheme http, or fix that and restart it"
+                ),
+            ));
+        }
         if let Some(wanted) = &request.openrouter_url
             && wanted != &config.engine.openrouter
         {
