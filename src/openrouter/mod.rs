@@ -461,16 +461,7 @@ impl OpenRouterClient {
                 source: e.into(),
             })?;
         let status = response.status().as_u16();
-        let text = crate::sys::http::read_bounded(response, MAX_REPLY_BYTES)
-            .await
-            .map_err(|e| Error::Unreachable {
-                context: network_context(
-                    format!("reading the reply from {}", url.path()),
-                    &url,
-                    &e,
-                ),
-                source: e.into(),
-            })?;
+        let text = read_reply(response, &url).await?;
         if status == 401 {
             return Err(Error::Refused {
                 status,
@@ -612,16 +603,7 @@ impl OpenRouterClient {
             let failure = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
-                    let text = crate::sys::http::read_bounded(response, MAX_REPLY_BYTES)
-                        .await
-                        .map_err(|e| Error::Unreachable {
-                            context: network_context(
-                                format!("reading the reply from {}", url.path()),
-                                &url,
-                                &e,
-                            ),
-                            source: e.into(),
-                        })?;
+                    let text = read_reply(response, &url).await?;
                     if status.is_success() {
                         return Ok((status.as_u16(), text));
                     }
@@ -736,6 +718,17 @@ fn html_summary(body: &str, secrets: &[&str]) -> Option<String> {
         None => "an HTML page (not OpenRouter's API: a proxy, a captive portal or an outage page?)"
             .to_owned(),
     })
+}
+
+/// At most [`MAX_REPLY_BYTES`] of a reply from `url`; a body that breaks off is OpenRouter
+/// being unreachable, said with what is known about the route (proxy, certificate).
+async fn read_reply(response: reqwest::Response, url: &Url) -> Result<String> {
+    crate::sys::http::read_bounded(response, MAX_REPLY_BYTES)
+        .await
+        .map_err(|e| Error::Unreachable {
+            context: network_context(format!("reading the reply from {}", url.path()), url, &e),
+            source: e.into(),
+        })
 }
 
 /// Whether a connection failed because the server's certificate did not verify (rustls
