@@ -1,96 +1,69 @@
-//! Naming the process that holds a port, for the "port in use" message (Linux /proc only).
+//! Naming the process that holds a port, for the "port in use" message, through the
+//! `listeners` crate (Linux, macOS, Windows, the BSDs) rather than per-OS code of our own.
 
-/// `pid 4242 (node)` for the process listening on `port`, where the OS lets us see it.
+use std::net::SocketAddr;
+
+use listeners::{Listener, Protocol, SocketState};
+
+/// `pid 4242 (node)` for the process listening on `port`, where the OS lets us see it: not a
+/// process of another user on Linux, nor anything when the OS refuses the lookup.
 pub fn find(port: u16) -> Option<String> {
-    #[cfg(target_os = "linux")]
-    {
-        linux::find(port)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = port;
-        None
-    }
+    let listeners = listeners::get_all().ok()?;
+    holder_among(listeners.iter(), port)
 }
 
-#[cfg(target_os = "linux")]
-mod linux {
-    /// TCP state code for LISTEN in /proc/net/tcp.
-    const LISTEN: &str = "0A";
+/// The listener on `port` among `all`, described. Only TCP sockets in LISTEN count: a
+/// connection that merely has `port` as its local end (an accepted one, or one in TIME_WAIT)
+/// is not what holds the port.
+fn holder_among<'a>(all: impl Iterator<Item = &'a Listener>, port: u16) -> Option<String> {
+    all.filter(|l| {
+        l.protocol == Protocol::TCP && l.state == SocketState::Listen && l.socket.port() == port
+    })
+    // Loopback first: that is the address we failed to bind; the lowest pid for a stable answer.
+    .min_by_key(|l| (!is_loopback(l.socket), l.process.pid))
+    .map(|l| describe(l.process.pid, &l.process.name))
+}
 
-    pub(super) fn find(port: u16) -> Option<String> {
-        let inodes: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
-            .iter()
-            .filter_map(|f| std::fs::read_to_string(f).ok())
-            .flat_map(|table| listening_inodes(&table, port))
-            .collect();
-        if inodes.is_empty() {
-            return None;
-        }
-        let targets: Vec<String> = inodes.iter().map(|i| format!("socket:[{i}]")).collect();
-        for proc_entry in std::fs::read_dir("/proc").ok()?.flatten() {
-            let pid = proc_entry.file_name().to_string_lossy().into_owned();
-            if !pid.bytes().all(|b| b.is_ascii_digit()) {
-                continue;
-            }
-            let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else {
-                continue;
-            };
-            for fd in fds.flatten() {
-                let Ok(link) = std::fs::read_link(fd.path()) else {
-                    continue;
-                };
-                if targets.iter().any(|t| link.as_os_str() == t.as_str()) {
-                    let comm = std::fs::read_to_string(proc_entry.path().join("comm"))
-                        .map(|c| c.trim().to_owned())
-                        .unwrap_or_else(|_| "?".into());
-                    return Some(format!("pid {pid} ({comm})"));
-                }
-            }
-        }
-        Some("another user's process".into())
+fn is_loopback(addr: SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+/// `pid 4242 (node)`. Any local user picks their process's name, so it is shown only after
+/// terminal sequences and control characters are taken out.
+fn describe(pid: u32, name: &str) -> String {
+    let name = crate::error::sanitize(name, &[]);
+    let name = if name.trim().is_empty() { "?" } else { &name };
+    format!("pid {pid} ({name})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostile_process_name_is_shown_without_its_terminal_sequences() {
+        let shown = describe(4242, "\u{1b}]0;owned\u{7}no\u{1b}[2Jde\r\n");
+        assert_eq!(shown, "pid 4242 (node)");
+        assert_eq!(describe(7, "\u{1b}[31m"), "pid 7 (?)");
     }
 
-    /// Inodes of sockets listening on `port` in one /proc/net/tcp{,6} table.
-    pub(super) fn listening_inodes(table: &str, port: u16) -> Vec<String> {
-        let port_hex = format!("{port:04X}");
-        table
-            .lines()
-            .skip(1)
-            .filter_map(|line| {
-                let cols: Vec<&str> = line.split_whitespace().collect();
-                let local = cols.get(1)?;
-                let state = cols.get(3)?;
-                let inode = cols.get(9)?;
-                let (_, p) = local.rsplit_once(':')?;
-                (p == port_hex && *state == LISTEN).then(|| (*inode).to_owned())
-            })
-            .collect()
+    #[test]
+    fn names_this_process_for_a_port_it_holds() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let found = find(port).expect("holder found");
+        assert!(
+            found.starts_with(&format!("pid {} (", std::process::id())),
+            "{found}"
+        );
     }
 
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn parses_listening_sockets_on_the_port() {
-            let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
-   0: 0100007F:0BB8 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 12345 1\n\
-   1: 0100007F:0BB8 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  1000        0 999 1\n\
-   2: 0100007F:0BB9 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 777 1\n";
-            assert_eq!(
-                super::listening_inodes(table, 3000),
-                vec!["12345".to_owned()]
-            );
-        }
-
-        #[test]
-        fn names_this_process_for_a_port_it_holds() {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = l.local_addr().unwrap().port();
-            let found = super::find(port).expect("holder found");
-            assert!(
-                found.starts_with(&format!("pid {} (", std::process::id())),
-                "{found}"
-            );
-        }
+    #[test]
+    fn a_connection_on_the_port_is_not_its_holder() {
+        // A client socket whose local port is `port`, connected elsewhere, holds no listener.
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        let client_port = client.local_addr().unwrap().port();
+        assert_eq!(find(client_port), None);
     }
 }
