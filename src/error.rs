@@ -336,7 +336,20 @@ pub fn sanitize(text: &str, secrets: &[&str]) -> String {
             '\u{9b}' => Some(true),
             '\u{9d}' | '\u{90}' | '\u{98}' | '\u{9e}' | '\u{9f}' => Some(false),
             _ => {
-                let format = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+                // Bidi marks, embeddings and isolates reorder what is shown; line and
+                // paragraph separators break a line for readers that split on them (an
+                // `--events` consumer's splitlines); zero-width characters hide text.
+                let format = matches!(
+                    c,
+                    '\u{061c}'
+                        | '\u{200b}'
+                        | '\u{200e}'
+                        | '\u{200f}'
+                        | '\u{2028}'..='\u{202e}'
+                        | '\u{2060}'..='\u{2064}'
+                        | '\u{2066}'..='\u{2069}'
+                        | '\u{feff}'
+                );
                 if !(c.is_control() || format) {
                     plain.push(c);
                 }
@@ -525,6 +538,16 @@ mod tests {
         assert_eq!(e.to_string(), "writing /x: permission denied");
         let source = std::error::Error::source(&e).expect("source kept");
         assert!(source.downcast_ref::<std::io::Error>().is_some());
+    }
+
+    #[test]
+    fn sanitize_drops_line_separators_invisible_and_bidi_characters() {
+        // U+2028/U+2029 split a JSON event line for readers using splitlines; U+061C is a bidi
+        // mark like LRM/RLM; U+200B, U+2060 and U+FEFF are invisible.
+        let hostile = "no\u{2028}d\u{2029}e\u{061c}-\u{200b}js\u{2060}\u{feff}";
+        assert_eq!(sanitize(hostile, &[]), "node-js");
+        // Joiners that scripts and emoji need are kept.
+        assert_eq!(sanitize("a\u{200c}b\u{200d}c", &[]), "a\u{200c}b\u{200d}c");
     }
 
     #[test]

@@ -176,10 +176,9 @@ pub async fn bind_one(addr: SocketAddr) -> Result<TcpListener> {
     }
 }
 
-/// The "in use" error, naming the holder; walking /proc blocks, so it runs off the runtime.
+/// The "in use" error, naming the holder; listing the sockets blocks, so it runs off the runtime.
 async fn port_in_use(addr: SocketAddr) -> Error {
-    let port = addr.port();
-    let holder = tokio::task::spawn_blocking(move || crate::sys::port_holder::find(port))
+    let holder = tokio::task::spawn_blocking(move || crate::sys::port_holder::find(addr))
         .await
         .ok()
         .flatten();

@@ -1,35 +1,61 @@
-//! Naming the process that holds a port, for the "port in use" message, through the
+//! Naming the process that holds an address, for the "port in use" message, through the
 //! `listeners` crate (Linux, macOS, Windows, the BSDs) rather than per-OS code of our own.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use listeners::{Listener, Protocol, SocketState};
 
-/// `pid 4242 (node)` for the process listening on `port`, where the OS lets us see it: not a
-/// process of another user on Linux, nor anything when the OS refuses the lookup.
-pub fn find(port: u16) -> Option<String> {
+/// `pid 4242 (node)` for the process listening where `addr` could not be bound, where the OS
+/// lets us see it: not a process of another user on Linux, nor anything when the OS refuses
+/// the lookup.
+pub fn find(addr: SocketAddr) -> Option<String> {
     let listeners = listeners::get_all().ok()?;
-    holder_among(listeners.iter(), port)
+    holder_among(listeners.iter(), addr, std::process::id())
 }
 
-/// The listener on `port` among `all`, described. Only TCP sockets in LISTEN count: a
-/// connection that merely has `port` as its local end (an accepted one, or one in TIME_WAIT)
-/// is not what holds the port.
-fn holder_among<'a>(all: impl Iterator<Item = &'a Listener>, port: u16) -> Option<String> {
+/// The listener among `all` that holds `addr`, described; never process `me` (the caller may
+/// still hold the port's other loopback address while it asks).
+fn holder_among<'a>(
+    all: impl Iterator<Item = &'a Listener>,
+    addr: SocketAddr,
+    me: u32,
+) -> Option<String> {
     all.filter(|l| {
-        l.protocol == Protocol::TCP && l.state == SocketState::Listen && l.socket.port() == port
+        // Only a TCP socket in LISTEN: a connection that merely has the port as its local end
+        // (an accepted one, or one in TIME_WAIT) is not what refused the bind.
+        l.protocol == Protocol::TCP && l.state == SocketState::Listen && l.process.pid != me
     })
-    // Loopback first: that is the address we failed to bind; the lowest pid for a stable answer.
-    .min_by_key(|l| (!is_loopback(l.socket), l.process.pid))
-    .map(|l| describe(l.process.pid, &l.process.name))
+    .filter_map(|l| closeness(l.socket, addr).map(|rank| (rank, l)))
+    // The closest match; the lowest pid among equals, for a stable answer.
+    .min_by_key(|(rank, l)| (*rank, l.process.pid))
+    .map(|(_, l)| describe(l.process.pid, &l.process.name))
 }
 
-fn is_loopback(addr: SocketAddr) -> bool {
-    addr.ip().is_loopback()
+/// How directly a listener on `socket` holds `wanted`: its very address (0), the wildcard of
+/// the same family (1), or the IPv6 wildcard, which holds IPv4 too when dual-stack (2). A
+/// listener on any other address shares only the port number and holds nothing of ours.
+fn closeness(socket: SocketAddr, wanted: SocketAddr) -> Option<u8> {
+    if socket.port() != wanted.port() {
+        return None;
+    }
+    let ip = match socket.ip() {
+        // An IPv4-mapped IPv6 listener is its IPv4 address.
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    if ip == wanted.ip() {
+        Some(0)
+    } else if ip.is_unspecified() && ip.is_ipv4() == wanted.is_ipv4() {
+        Some(1)
+    } else if ip.is_unspecified() && ip.is_ipv6() {
+        Some(2)
+    } else {
+        None
+    }
 }
 
 /// `pid 4242 (node)`. Any local user picks their process's name, so it is shown only after
-/// terminal sequences and control characters are taken out.
+/// terminal sequences, control and invisible characters are taken out.
 fn describe(pid: u32, name: &str) -> String {
     let name = crate::error::sanitize(name, &[]);
     let name = if name.trim().is_empty() { "?" } else { &name };
@@ -40,6 +66,23 @@ fn describe(pid: u32, name: &str) -> String {
 mod tests {
     use super::*;
 
+    fn listener(pid: u32, name: &str, socket: &str) -> Listener {
+        Listener {
+            process: listeners::Process {
+                pid,
+                name: name.into(),
+                path: String::new(),
+            },
+            socket: socket.parse().unwrap(),
+            protocol: Protocol::TCP,
+            state: SocketState::Listen,
+        }
+    }
+
+    fn holder(all: &[Listener], wanted: &str) -> Option<String> {
+        holder_among(all.iter(), wanted.parse().unwrap(), 1)
+    }
+
     #[test]
     fn a_hostile_process_name_is_shown_without_its_terminal_sequences() {
         let shown = describe(4242, "\u{1b}]0;owned\u{7}no\u{1b}[2Jde\r\n");
@@ -48,22 +91,62 @@ mod tests {
     }
 
     #[test]
-    fn names_this_process_for_a_port_it_holds() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let found = find(port).expect("holder found");
-        assert!(
-            found.starts_with(&format!("pid {} (", std::process::id())),
-            "{found}"
+    fn the_holder_is_the_listener_on_the_address_that_failed() {
+        // A listener on another address with the same port number, even with a lower pid,
+        // did not refuse the bind.
+        let all = [
+            listener(10, "innocent", "127.0.0.2:4000"),
+            listener(11, "v6-server", "[::1]:4000"),
+            listener(20, "real", "127.0.0.1:4000"),
+        ];
+        assert_eq!(holder(&all, "127.0.0.1:4000").unwrap(), "pid 20 (real)");
+        assert_eq!(holder(&all, "[::1]:4000").unwrap(), "pid 11 (v6-server)");
+        assert_eq!(holder(&all[..2], "127.0.0.1:4000"), None);
+    }
+
+    #[test]
+    fn wildcard_and_mapped_listeners_hold_the_loopback_address() {
+        let wildcard = [listener(30, "any4", "0.0.0.0:4000")];
+        assert_eq!(
+            holder(&wildcard, "127.0.0.1:4000").unwrap(),
+            "pid 30 (any4)"
         );
+        assert_eq!(holder(&wildcard, "[::1]:4000"), None);
+        let dual = [listener(31, "any6", "[::]:4000")];
+        assert_eq!(holder(&dual, "[::1]:4000").unwrap(), "pid 31 (any6)");
+        assert_eq!(holder(&dual, "127.0.0.1:4000").unwrap(), "pid 31 (any6)");
+        let mapped = [listener(32, "mapped", "[::ffff:127.0.0.1]:4000")];
+        assert_eq!(
+            holder(&mapped, "127.0.0.1:4000").unwrap(),
+            "pid 32 (mapped)"
+        );
+        // The exact address wins over a wildcard.
+        let both = [
+            listener(5, "any4", "0.0.0.0:4000"),
+            listener(40, "exact", "127.0.0.1:4000"),
+        ];
+        assert_eq!(holder(&both, "127.0.0.1:4000").unwrap(), "pid 40 (exact)");
+    }
+
+    #[test]
+    fn the_asking_process_is_never_the_holder() {
+        // The caller still holds 127.0.0.1 while it asks about [::1] on the same port: a lower
+        // pid than the holder's must not make it name itself.
+        let all = [
+            listener(1, "openrouter-pkce", "127.0.0.1:4000"),
+            listener(1, "openrouter-pkce", "[::1]:4000"),
+            listener(900, "v6holder", "[::1]:4000"),
+        ];
+        assert_eq!(holder(&all, "[::1]:4000").unwrap(), "pid 900 (v6holder)");
+        // And for real: a port this process holds is not reported as held by it.
+        let mine = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert_eq!(find(mine.local_addr().unwrap()), None);
     }
 
     #[test]
     fn a_connection_on_the_port_is_not_its_holder() {
-        // A client socket whose local port is `port`, connected elsewhere, holds no listener.
-        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
-        let client_port = client.local_addr().unwrap().port();
-        assert_eq!(find(client_port), None);
+        let mut connection = listener(50, "client", "127.0.0.1:4000");
+        connection.state = SocketState::Established;
+        assert_eq!(holder(&[connection], "127.0.0.1:4000"), None);
     }
 }
