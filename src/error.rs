@@ -347,8 +347,22 @@ pub fn sanitize(text: &str, secrets: &[&str]) -> String {
                         | '\u{200f}'
                         | '\u{2028}'..='\u{202e}'
                         | '\u{2060}'..='\u{2064}'
-                        | '\u{2066}'..='\u{2069}'
+                        | '\u{2066}'..='\u{206f}'
                         | '\u{feff}'
+                        // Other characters drawn as nothing: soft hyphen, grapheme joiner,
+                        // Hangul and Mongolian fillers, interlinear annotation, tags.
+                        | '\u{ad}'
+                        | '\u{34f}'
+                        | '\u{115f}'
+                        | '\u{1160}'
+                        | '\u{17b4}'
+                        | '\u{17b5}'
+                        | '\u{180b}'..='\u{180f}'
+                        | '\u{3164}'
+                        | '\u{ffa0}'
+                        | '\u{fff9}'..='\u{fffb}'
+                        | '\u{1d173}'..='\u{1d17a}'
+                        | '\u{e0000}'..='\u{e007f}'
                 );
                 if !(c.is_control() || format) {
                     plain.push(c);
@@ -546,6 +560,8 @@ mod tests {
         // mark like LRM/RLM; U+200B, U+2060 and U+FEFF are invisible.
         let hostile = "no\u{2028}d\u{2029}e\u{061c}-\u{200b}js\u{2060}\u{feff}";
         assert_eq!(sanitize(hostile, &[]), "node-js");
+        let blank = "\u{206a}\u{fff9}\u{e0041}\u{180e}\u{ad}\u{34f}\u{115f}\u{3164}";
+        assert_eq!(sanitize(blank, &[]), "");
         // Joiners that scripts and emoji need are kept.
         assert_eq!(sanitize("a\u{200c}b\u{200d}c", &[]), "a\u{200c}b\u{200d}c");
     }

@@ -77,7 +77,7 @@ async fn bind(choice: PortChoice) -> Result<LoopbackListener> {
                 let listener = LoopbackListener::bind(0).await?;
                 let who = holder.map(|h| format!(" by {h}")).unwrap_or_default();
                 say!(
-                    "Port {port} is used{who}; listening on 127.0.0.1:{} instead.",
+                    "Port {port} is used{who}; listening on localhost:{} instead.",
                     listener.port()
                 );
                 Ok(listener)

@@ -28,8 +28,20 @@ fn holder_among<'a>(
     .filter_map(|l| closeness(l.socket, addr).map(|rank| (rank, l)))
     // The closest match; the lowest pid among equals, for a stable answer.
     .min_by_key(|(rank, l)| (*rank, l.process.pid))
-    .map(|(_, l)| describe(l.process.pid, &l.process.name))
+    .map(|(rank, l)| {
+        let who = describe(l.process.pid, &l.process.name);
+        if rank == DUAL_STACK {
+            // No OS tells another process's IPV6_V6ONLY, so this one may hold only IPv6
+            // while someone we cannot see holds the IPv4 address: say what is known.
+            format!("{who}, which listens on {}", l.socket)
+        } else {
+            who
+        }
+    })
 }
+
+/// [`closeness`] of the IPv6 wildcard to an IPv4 address: it holds it only when dual-stack.
+const DUAL_STACK: u8 = 2;
 
 /// How directly a listener on `socket` holds `wanted`: its very address (0), the wildcard of
 /// the same family (1), or the IPv6 wildcard, which holds IPv4 too when dual-stack (2). A
@@ -48,7 +60,7 @@ fn closeness(socket: SocketAddr, wanted: SocketAddr) -> Option<u8> {
     } else if ip.is_unspecified() && ip.is_ipv4() == wanted.is_ipv4() {
         Some(1)
     } else if ip.is_unspecified() && ip.is_ipv6() {
-        Some(2)
+        Some(DUAL_STACK)
     } else {
         None
     }
@@ -114,7 +126,12 @@ mod tests {
         assert_eq!(holder(&wildcard, "[::1]:4000"), None);
         let dual = [listener(31, "any6", "[::]:4000")];
         assert_eq!(holder(&dual, "[::1]:4000").unwrap(), "pid 31 (any6)");
-        assert_eq!(holder(&dual, "127.0.0.1:4000").unwrap(), "pid 31 (any6)");
+        // For IPv4 it is named with its address: it may be IPv6-only, and the IPv4 holder
+        // another user's process we cannot see.
+        assert_eq!(
+            holder(&dual, "127.0.0.1:4000").unwrap(),
+            "pid 31 (any6), which listens on [::]:4000"
+        );
         let mapped = [listener(32, "mapped", "[::ffff:127.0.0.1]:4000")];
         assert_eq!(
             holder(&mapped, "127.0.0.1:4000").unwrap(),
