@@ -1,7 +1,7 @@
 //! Naming the process that holds an address, for the "port in use" message, through the
 //! `listeners` crate (Linux, macOS, Windows, the BSDs) rather than per-OS code of our own.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use listeners::{Listener, Protocol, SocketState};
 
@@ -50,11 +50,8 @@ fn closeness(socket: SocketAddr, wanted: SocketAddr) -> Option<u8> {
     if socket.port() != wanted.port() {
         return None;
     }
-    let ip = match socket.ip() {
-        // An IPv4-mapped IPv6 listener is its IPv4 address.
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
+    // An IPv4-mapped IPv6 listener is its IPv4 address.
+    let ip = socket.ip().to_canonical();
     if ip == wanted.ip() {
         Some(0)
     } else if ip.is_unspecified() && ip.is_ipv4() == wanted.is_ipv4() {
