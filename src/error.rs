@@ -98,15 +98,23 @@ pub enum Error {
         /// A bounded excerpt of the body.
         excerpt: String,
     },
-    /// The callback port is held by another process on one of the loopback addresses.
-    #[error("could not bind {addr}: in use{}; {advice}", holder.as_deref().map(|h| format!(" by {h}")).unwrap_or_default())]
+    /// The callback port is held by another process on one of the loopback addresses: free
+    /// it, or ask for another port (`0` picks any free one).
+    #[error("could not bind {addr}: in use{}", holder.as_deref().map(|h| format!(" by {h}")).unwrap_or_default())]
     PortInUse {
         /// The address that could not be bound.
         addr: SocketAddr,
         /// The holding process (`pid 4242 (node)`) where the OS lets us find it.
         holder: Option<String>,
-        /// What to do about it (it depends on the command).
-        advice: &'static str,
+    },
+    /// The local CA's files cannot be used (corrupt, replaced, unreadable): deleting the
+    /// directory makes a new CA at the next https login.
+    #[error("the local CA in {} cannot be used ({problem})", dir.display())]
+    LocalCa {
+        /// The directory holding it.
+        dir: std::path::PathBuf,
+        /// What is wrong with it.
+        problem: String,
     },
     /// The background service shut down while the flow was pending.
     #[error("the openrouter-pkce service is stopping; the login was cancelled")]
@@ -117,8 +125,8 @@ pub enum Error {
         /// What happened, naming the port.
         message: String,
     },
-    /// No key is saved for the profile (`key`, `status`).
-    #[error("no key is saved for profile {profile}: run `openrouter-pkce login{}`", if profile == "default" { String::new() } else { format!(" --save --profile {profile}") })]
+    /// No key is saved for the profile: log in and save one.
+    #[error("no key is saved for profile {profile}")]
     NotLoggedIn {
         /// The profile asked for.
         profile: String,
@@ -288,7 +296,7 @@ impl Error {
             Error::ServiceUnavailable { .. } => ErrorKind::ServiceUnavailable,
             Error::Interrupted => ErrorKind::Interrupted,
             Error::NotLoggedIn { .. } => ErrorKind::NotLoggedIn,
-            Error::Internal { .. } => ErrorKind::Internal,
+            Error::Internal { .. } | Error::LocalCa { .. } => ErrorKind::Internal,
             Error::Remote { kind, .. } => *kind,
         }
     }
@@ -497,7 +505,6 @@ mod tests {
             Error::PortInUse {
                 addr: "127.0.0.1:1".parse().unwrap(),
                 holder: None,
-                advice: "",
             },
             Error::ServiceStopping,
             Error::ServiceUnavailable {
@@ -596,18 +603,5 @@ mod tests {
         // Whole OSC/DCS strings go (a window title, a hyperlink), by ESC or C1 introducer.
         let osc = "a\u{1b}]0;PWNED-TITLE\u{7}b\u{1b}]8;;http://evil/\u{1b}\\c\u{9d}0;T\u{9c}d\u{9b}31me\u{1b}Pq#0\u{1b}\\f";
         assert_eq!(sanitize(osc, &[]), "abcdef");
-    }
-
-    #[test]
-    fn port_in_use_names_the_holder() {
-        let e = Error::PortInUse {
-            addr: "127.0.0.1:3000".parse().unwrap(),
-            holder: Some("pid 4242 (node)".into()),
-            advice: "choose another --port",
-        };
-        assert_eq!(
-            e.to_string(),
-            "could not bind 127.0.0.1:3000: in use by pid 4242 (node); choose another --port"
-        );
     }
 }

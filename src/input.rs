@@ -156,7 +156,8 @@ pub fn parse_workspace_id(raw: &str) -> Result<String> {
 }
 
 /// `--usage-limit-type`: the period after which the key's limit resets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum UsageLimitType {
     /// Resets every day.
@@ -217,15 +218,26 @@ pub fn value_app_name(raw: &str) -> std::result::Result<String, String> {
     parse_app_name(raw).map_err(expected_only)
 }
 
-/// clap parser for `--app-url`: an absolute http(s) URL (sent as HTTP-Referer).
-pub fn value_app_url(raw: &str) -> std::result::Result<Url, String> {
-    match Url::parse(raw) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.password().is_none() => Ok(url),
-        _ => Err(expected_only(Error::bad_input(
+/// Validates `--app-url`: an absolute http(s) URL without credentials (sent as HTTP-Referer).
+pub fn parse_app_url(raw: &str) -> Result<Url> {
+    match Url::parse(raw.trim()) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.password().is_none()
+                && url.username().is_empty() =>
+        {
+            Ok(url)
+        }
+        _ => Err(Error::bad_input(
             "--app-url",
             "an absolute http(s) URL without credentials, e.g. https://myapp.example",
-        ))),
+        )),
     }
+}
+
+/// clap parser for `--app-url`.
+pub fn value_app_url(raw: &str) -> std::result::Result<Url, String> {
+    parse_app_url(raw).map_err(expected_only)
 }
 
 /// clap parser for `--limit`.
@@ -291,9 +303,11 @@ pub fn on_command_line(flag: &str) -> bool {
 /// A clap value parser whose refusal names the flag and what was expected but never repeats
 /// the value: clap's own message quotes it, and a URL may carry a password
 /// (`https://user:pass@host`) that must not end up on a screen, in a log or in a bug report.
+#[cfg(feature = "cli")]
 #[derive(Clone, Copy)]
 pub struct Unechoed<T>(pub fn(&str) -> std::result::Result<T, String>);
 
+#[cfg(feature = "cli")]
 impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for Unechoed<T> {
     type Value = T;
 

@@ -22,54 +22,58 @@
 //! - [`Login`]: one whole login (listener, browser, callback, exchange) with
 //!   [`Events`] for an app that shows progress; drop the future to cancel.
 //! - [`OpenRouter`] ([`exchange`], [`create_code`]): the two PKCE calls on their own.
-//! - [`StandIn`]: an offline OpenRouter for the app's own tests.
+//! - `StandIn` (feature `stand-in`): an offline OpenRouter for the app's own tests.
 //! - [`Error`]: what went wrong, with the CLI's [`exit_code`](Error::exit_code).
 //!
 //! Everything async runs on a Tokio runtime with I/O and timers enabled. The library prints
 //! nothing, reads no stdin, and installs no signal handler or process-wide rustls provider.
 //!
 //! Inside, one login driver runs every login, in-process or through the background service;
-//! the binary is [`cli::main`].
+//! the binary is `cli::main` (the `cli` feature).
+//!
+//! # Features
+//! - `cli` (default): the `openrouter-pkce` program and everything only it uses (argument
+//!   parsing, the terminal's spinner and colour, the background service). An app embedding a
+//!   login turns the defaults off: `default-features = false`.
+//! - `keyring` (default): [`SavedKeys`], the saved-key store the CLI uses, so an app and the
+//!   CLI share one saved key.
+//! - `stand-in` (default): [`StandIn`], the offline OpenRouter for an app's tests.
 #![warn(missing_docs)]
-
-/// One line for the person on stderr, through [`ui::say`]: never a panic on a closed stderr
-/// (the release build aborts on panic, and a person piping our messages into `head` must not
-/// kill a login), printed above the spinner, and a `notice` event under `--events`.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        $crate::ui::say(format_args!($($arg)*));
-    }};
-}
+// The login code is shared by the library, the command line and the background service; the
+// parts only the service or the CLI's argument parsing reach (flow-table housekeeping, the
+// clap value parsers) are unused when an app builds the library alone.
+#![cfg_attr(not(feature = "cli"), allow(dead_code))]
 
 mod api;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod defaults;
 mod error;
 mod flow;
 mod input;
+#[cfg(feature = "keyring")]
 mod keys;
-mod logging;
 mod openrouter;
 mod pkce;
+mod report;
 mod secret;
 mod server;
+#[cfg(feature = "cli")]
 mod service;
 mod sys;
 mod tls;
-mod ui;
 
 pub use api::*;
 pub use error::{Error, ErrorKind, Result};
-pub use ui::events::Event;
+pub use report::Event;
 
-/// The parsers of untrusted input, for the `cargo fuzz` targets only (built with
-/// `--cfg fuzzing`, never part of the API).
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::flow::pending::{CallbackParams, PendingFlows};
     pub use crate::secret::{Nonce, State};
     pub use crate::server::guard::host_allowed;
+    #[cfg(feature = "cli")]
     pub use crate::service::api::CreateFlowRequest;
     pub use crate::tls::der::not_after;
 }

@@ -7,17 +7,16 @@ use sha2::{Digest, Sha256};
 use crate::secret::{CodeVerifier, Nonce, State};
 
 /// How the code challenge is derived from the verifier (RFC 7636 section 4.2).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum ChallengeMethod {
     /// `BASE64URL(SHA256(verifier))`: what the client always uses (OpenRouter's guide shows
     /// it for every flow).
-    #[value(name = "S256")]
+    #[cfg_attr(feature = "cli", value(name = "S256"))]
     S256,
     /// The challenge is the verifier itself; kept for clients that cannot hash.
     #[serde(rename = "plain")]
-    #[value(name = "plain")]
+    #[cfg_attr(feature = "cli", value(name = "plain"))]
     Plain,
 }
 

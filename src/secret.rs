@@ -100,7 +100,7 @@ secret_type!(
 );
 secret_type!(
     /// An OpenRouter API key, either the one a login produces or a management key.
-    clone ApiKey
+    clone KeySecret
 );
 
 #[cfg(test)]
@@ -115,7 +115,7 @@ mod tests {
             format!("{:?}", AuthCode::new(value)),
             format!("{:?}", State::new(value)),
             format!("{:?}", Nonce::new(value)),
-            format!("{:?}", ApiKey::new(value)),
+            format!("{:?}", KeySecret::new(value)),
         ];
         for text in rendered {
             assert!(!text.contains(value), "{text} leaks the secret");

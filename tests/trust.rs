@@ -7,16 +7,17 @@ use std::process::Command;
 
 use common::*;
 
-/// Makes the local CA the way a login does (no certutil needed): a whole login through the
-/// library against its stand-in.
+/// Makes the local CA the way an https login does (no certutil needed): a whole login through
+/// the library against its stand-in (an http one makes no certificate).
 fn make_local_ca(env: &TestEnv) {
-    use openrouter_pkce::{Browser, Login, StandIn};
+    use openrouter_pkce::{Browser, CallbackScheme, Login, StandIn};
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let stand_in = StandIn::start().await.unwrap();
         Login::builder()
             .openrouter_url(stand_in.url())
             .port(0)
             .browser(Browser::BuiltIn)
+            .callback_scheme(CallbackScheme::Https)
             .config_dir(env.config_dir())
             .build()
             .unwrap()

@@ -2,6 +2,9 @@
 //! the command-line program's.
 
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -12,11 +15,12 @@ use crate::error::{Error, Result};
 use crate::flow::driver::Deadline;
 use crate::flow::local::{LocalOptions, PortChoice};
 use crate::flow::present::Presenter;
-use crate::flow::scheme::{self, SchemeChoice};
+use crate::flow::progress::Progress;
+use crate::flow::scheme::{self, CallbackScheme};
 use crate::flow::{CallbackHost, FlowResult, FlowSpec};
+use crate::openrouter::AppAttribution;
+use crate::report::{Event, Reporter};
 use crate::tls::CertSource;
-use crate::ui::events::Event;
-use crate::ui::progress::Progress;
 
 /// How the consent page reaches a browser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,10 +43,12 @@ pub struct LoginBuilder {
     openrouter_url: String,
     port: Option<u16>,
     browser: Browser,
-    scheme: SchemeChoice,
+    scheme: CallbackScheme,
     timeout: Duration,
     limit: Option<f64>,
     config_dir: Option<PathBuf>,
+    app_name: Option<String>,
+    app_url: Option<String>,
 }
 
 impl Default for LoginBuilder {
@@ -51,10 +57,12 @@ impl Default for LoginBuilder {
             openrouter_url: crate::defaults::OPENROUTER_URL.to_owned(),
             port: None,
             browser: Browser::System,
-            scheme: SchemeChoice::Auto,
+            scheme: CallbackScheme::Auto,
             timeout: Duration::from_secs(crate::defaults::TIMEOUT_SECS),
             limit: None,
             config_dir: None,
+            app_name: None,
+            app_url: None,
         }
     }
 }
@@ -91,7 +99,7 @@ impl LoginBuilder {
     /// the local CA is trusted (`openrouter-pkce trust`), so the browser shows no warning.
     ///
     /// [`CallbackScheme::Auto`]: crate::CallbackScheme::Auto
-    pub fn callback_scheme(mut self, scheme: SchemeChoice) -> Self {
+    pub fn callback_scheme(mut self, scheme: CallbackScheme) -> Self {
         self.scheme = scheme;
         self
     }
@@ -115,6 +123,20 @@ impl LoginBuilder {
     /// https login then fails; an http one goes on without the certificate).
     pub fn config_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.config_dir = Some(dir.into());
+        self
+    }
+
+    /// The app's name, sent to OpenRouter as `X-OpenRouter-Title` (its app attribution, as
+    /// the CLI's `--app-name`): 1 to 100 printable ASCII characters.
+    pub fn app_name(mut self, name: &str) -> Self {
+        self.app_name = Some(name.to_owned());
+        self
+    }
+
+    /// The app's URL, sent to OpenRouter as `HTTP-Referer` (as the CLI's `--app-url`): an
+    /// absolute http(s) URL without credentials.
+    pub fn app_url(mut self, url: &str) -> Self {
+        self.app_url = Some(url.to_owned());
         self
     }
 
@@ -150,6 +172,7 @@ impl LoginBuilder {
             }
             None => crate::sys::paths::config_dir()?,
         };
+        let app = AppAttribution::checked(self.app_name.as_deref(), self.app_url.as_deref())?;
         let port = match self.port {
             None => PortChoice::Preferred(crate::defaults::PORT),
             Some(0) => PortChoice::Any,
@@ -163,6 +186,7 @@ impl LoginBuilder {
             timeout: self.timeout,
             limit,
             cert: CertSource::Local(config_dir),
+            app,
             events: Unstarted::default(),
         })
     }
@@ -204,10 +228,11 @@ pub struct Login {
     openrouter: Url,
     port: PortChoice,
     browser: Browser,
-    scheme: SchemeChoice,
+    scheme: CallbackScheme,
     timeout: Duration,
     limit: Option<f64>,
     cert: CertSource,
+    app: AppAttribution,
     events: Unstarted,
 }
 
@@ -325,15 +350,12 @@ impl Login {
 
     /// The one driver, on an in-process host; the outcome is the events stream's last event.
     async fn drive(mut self, exchange: bool) -> Result<FlowResult> {
-        let progress = Progress::with_sink(exchange, self.events.0.take());
+        let reporter = Arc::new(AppEvents(Mutex::new(self.events.0.take())));
         // Dropped before the end (the app dropped or aborted the login): say so, and close.
-        let cancelled = Finish(progress.clone());
-        let run = self.drive_quietly(exchange, &progress);
-        let outcome = match progress.sink_handle() {
-            Some(sink) => crate::ui::with_sink(sink, run).await,
-            None => run.await,
-        };
-        progress.finish(match &outcome {
+        let cancelled = Finish(reporter.clone());
+        let progress = Progress::new(exchange, reporter.clone());
+        let outcome = self.drive_quietly(exchange, &progress).await;
+        reporter.finish(match &outcome {
             Ok(FlowResult::Key(key)) => Event::Succeeded {
                 user_id: key.user_id.clone(),
             },
@@ -366,6 +388,8 @@ impl Login {
             scheme: spec.scheme,
             cert: self.cert,
             timeout: self.timeout,
+            app: self.app,
+            always_https: false,
         };
         let presenter = match self.browser {
             Browser::System => Presenter::Browser,
@@ -376,9 +400,43 @@ impl Login {
     }
 }
 
+/// The library's [`Reporter`]: every event and line goes to the app's [`Events`] stream, if it
+/// asked for one; nothing is printed.
+#[derive(Debug)]
+struct AppEvents(Mutex<Option<mpsc::UnboundedSender<Event>>>);
+
+impl AppEvents {
+    fn send(&self, event: Event) {
+        if let Some(sink) = self.0.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            let _ = sink.send(event);
+        }
+    }
+
+    /// Sends the login's last event and closes the stream: whatever a helper task still
+    /// reports afterwards (a browser opener that returns late) is not the app's concern. Only
+    /// the first call sends.
+    fn finish(&self, last: Event) {
+        if let Some(sink) = self.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = sink.send(last);
+        }
+    }
+}
+
+impl Reporter for AppEvents {
+    fn event(&self, event: &Event) {
+        self.send(event.clone());
+    }
+
+    fn say(&self, line: &str) {
+        self.send(Event::Notice {
+            message: line.trim().to_owned(),
+        });
+    }
+}
+
 /// Ends the events stream with `error` (`interrupted`) when a login is dropped before it
-/// ended; does nothing once [`Progress::finish`] has sent the outcome.
-struct Finish(Progress);
+/// ended; does nothing once [`AppEvents::finish`] has sent the outcome.
+struct Finish(Arc<AppEvents>);
 
 impl Drop for Finish {
     fn drop(&mut self) {
@@ -410,5 +468,15 @@ impl Events {
     /// (it panics when called on one of the runtime's threads). `None` once the login is over.
     pub fn blocking_recv(&mut self) -> Option<Event> {
         self.rx.blocking_recv()
+    }
+}
+
+/// The events as a [`Stream`](futures_core::Stream), for `StreamExt` combinators and UI
+/// frameworks that take streams; it ends after the last event, like [`recv`](Events::recv).
+impl futures_core::Stream for Events {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.rx.poll_recv(cx)
     }
 }

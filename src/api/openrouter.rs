@@ -6,13 +6,14 @@ use url::Url;
 
 use crate::api::{ApiKey, CodeBundle, UsageLimitType};
 use crate::error::{Error, Result};
-use crate::openrouter::{CreateAuthKeysCodeRequest, OpenRouterClient};
+use crate::openrouter::{AppAttribution, CreateAuthKeysCodeRequest, OpenRouterClient};
 use crate::pkce::ChallengeMethod;
 
 /// OpenRouter's API at one base URL: `https://openrouter.ai`, or a [`StandIn`](crate::StandIn).
 #[derive(Debug)]
 pub struct OpenRouter {
     base: Url,
+    app: AppAttribution,
     client: OnceCell<OpenRouterClient>,
 }
 
@@ -36,8 +37,28 @@ impl OpenRouter {
     fn with_url(base: Url) -> Self {
         Self {
             base,
+            app: AppAttribution::default(),
             client: OnceCell::new(),
         }
+    }
+
+    /// Sends the app's name as `X-OpenRouter-Title` (OpenRouter's app attribution, as the
+    /// CLI's `--app-name`) with every call.
+    ///
+    /// # Errors
+    /// [`Error::BadInput`] unless 1 to 100 printable ASCII characters.
+    pub fn app_name(mut self, name: &str) -> Result<Self> {
+        self.app.name = AppAttribution::checked(Some(name), None)?.name;
+        Ok(self)
+    }
+
+    /// Sends the app's URL as `HTTP-Referer` (as the CLI's `--app-url`) with every call.
+    ///
+    /// # Errors
+    /// [`Error::BadInput`] unless an absolute http(s) URL without credentials.
+    pub fn app_url(mut self, url: &str) -> Result<Self> {
+        self.app.url = AppAttribution::checked(None, Some(url))?.url;
+        Ok(self)
     }
 
     /// The HTTP client, built once off the async threads (it reads the system's TLS roots).
@@ -45,7 +66,8 @@ impl OpenRouter {
         self.client
             .get_or_try_init(|| async {
                 let base = self.base.clone();
-                tokio::task::spawn_blocking(move || OpenRouterClient::new(base))
+                let app = self.app.clone();
+                tokio::task::spawn_blocking(move || OpenRouterClient::new(base, &app))
                     .await
                     .map_err(|e| Error::internal("building the HTTP client", e))?
             })

@@ -6,7 +6,7 @@ use url::Url;
 
 use crate::api::Consent;
 use crate::error::{Error, Result};
-use crate::openrouter::standin::{self, StandInOptions};
+use crate::openrouter::stand_in::{self, StandInOptions};
 
 /// An offline OpenRouter on a free loopback port: the consent page, the key exchange,
 /// create-code and `GET /api/v1/key`, with OpenRouter's checks and error bodies. It stops when
@@ -31,7 +31,7 @@ pub struct StandIn {
 
 impl StandIn {
     /// The management key the stand-in's create-code accepts.
-    pub const MANAGEMENT_KEY: &'static str = standin::DEFAULT_MANAGEMENT_KEY;
+    pub const MANAGEMENT_KEY: &'static str = stand_in::DEFAULT_MANAGEMENT_KEY;
 
     /// A stand-in that approves every login at once.
     ///
@@ -136,7 +136,7 @@ impl StandInBuilder {
     /// # Errors
     /// [`Error::Internal`] when no loopback port can be bound.
     pub async fn start(self) -> Result<StandIn> {
-        let (url, task) = standin::start(0, self.options).await?;
+        let (url, task) = stand_in::start(0, self.options).await?;
         Ok(StandIn { url, task })
     }
 }

@@ -9,11 +9,11 @@ use url::Url;
 
 use crate::defaults;
 use crate::flow::CallbackHost;
-use crate::flow::scheme::SchemeChoice;
+use crate::flow::scheme::CallbackScheme;
 use crate::input;
 use crate::input::{Seconds, UsageLimitType};
 use crate::pkce::ChallengeMethod;
-use crate::secret::{ApiKey, AuthCode, CodeVerifier};
+use crate::secret::{AuthCode, CodeVerifier, KeySecret};
 
 /// Get an OpenRouter API key through OAuth PKCE with a loopback callback on localhost.
 ///
@@ -295,8 +295,8 @@ pub struct OpenRouterArgs {
 pub struct ListenerArgs {
     /// Scheme of the callback URL: auto uses https when the local CA is trusted (see `trust`)
     /// or --tls-cert is given, and http otherwise; the port serves both either way.
-    #[arg(long, value_enum, default_value_t = SchemeChoice::Auto)]
-    pub callback_scheme: SchemeChoice,
+    #[arg(long, value_enum, default_value_t = CallbackScheme::Auto)]
+    pub callback_scheme: CallbackScheme,
     /// Host name in the callback URL.
     #[arg(long, value_enum, default_value_t = CallbackHost::Localhost)]
     pub callback_host: CallbackHost,
@@ -408,7 +408,7 @@ pub struct CreateCodeArgs {
     /// Management key sent as the bearer token (visible to other users on the command line:
     /// prefer OPENROUTER_API_KEY or --api-key-file).
     #[arg(long, env = "OPENROUTER_API_KEY", hide_env_values = true)]
-    pub api_key: Option<ApiKey>,
+    pub api_key: Option<KeySecret>,
     /// Read the management key from FILE (its first line); wins over OPENROUTER_API_KEY.
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
@@ -460,8 +460,8 @@ pub struct MockServerArgs {
     #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub exchange_delay_ms: u64,
     /// The management key create-code accepts.
-    #[arg(long, default_value = crate::openrouter::standin::DEFAULT_MANAGEMENT_KEY, hide_default_value = true)]
-    pub management_key: ApiKey,
+    #[arg(long, default_value = crate::openrouter::stand_in::DEFAULT_MANAGEMENT_KEY, hide_default_value = true)]
+    pub management_key: KeySecret,
     /// Send `state` back on the redirect. OpenRouter does not document it, so it is off by
     /// default: an app must not come to depend on it.
     #[arg(long)]

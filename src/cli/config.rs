@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::cli::Ctx;
 use crate::cli::args::{
     CallbackArgs, Cli, Command, CreateCodeArgs, ListenerArgs, LogFormat, ServeArgs, ServiceAction,
 };
@@ -14,12 +15,13 @@ use crate::error::{Error, Result};
 use crate::flow::CallbackHost;
 use crate::flow::local::PortChoice;
 use crate::flow::present::Presenter;
-use crate::flow::scheme::SchemeChoice;
+use crate::flow::scheme::CallbackScheme;
 use crate::input::UsageLimitType;
 use crate::keys::Profile;
-use crate::openrouter::standin::{Consent, StandInOptions};
+use crate::openrouter::stand_in::{Consent, StandInOptions};
 use crate::pkce::ChallengeMethod;
-use crate::secret::{ApiKey, AuthCode, CodeVerifier};
+use crate::report::say;
+use crate::secret::{AuthCode, CodeVerifier, KeySecret};
 use crate::server::listener::Limits;
 use crate::tls::CertSource;
 use crate::tls::trust::TrustAction;
@@ -99,7 +101,7 @@ pub enum OpenRouterTarget {
 #[derive(Debug, Clone)]
 pub struct ListenerConfig {
     /// The callback URL's scheme, or auto.
-    pub scheme: SchemeChoice,
+    pub scheme: CallbackScheme,
     /// The callback URL's host name.
     pub host: CallbackHost,
     /// The certificate for https.
@@ -152,7 +154,7 @@ pub struct CreateCodeConfig {
     /// OpenRouter.
     pub openrouter: Url,
     /// The management key sent as bearer.
-    pub management_key: ApiKey,
+    pub management_key: KeySecret,
     /// The callback URL bound to the code.
     pub callback_url: Url,
     /// S256 or plain.
@@ -212,10 +214,7 @@ pub enum ServiceVerb {
 
 impl Config {
     /// Builds the command's configuration from the parsed arguments.
-    pub fn from_cli(cli: Cli) -> Result<Self> {
-        if let Some(app) = app_attribution(&cli) {
-            crate::openrouter::set_attribution(app);
-        }
+    pub fn from_cli(cli: Cli, ctx: &Ctx) -> Result<Self> {
         Ok(match cli.command {
             Command::Authorize(a) => Config::Login(login_config(
                 false,
@@ -248,6 +247,7 @@ impl Config {
                 warn_if_on_argv(
                     &["--code", "--code-verifier"],
                     "pipe the code bundle on stdin instead (`authorize | exchange`)",
+                    ctx,
                 );
                 ExchangeConfig {
                     openrouter: a.openrouter.openrouter_url,
@@ -260,7 +260,7 @@ impl Config {
                     output: a.output,
                 }
             }),
-            Command::CreateCode(a) => Config::CreateCode(create_code_config(a)?),
+            Command::CreateCode(a) => Config::CreateCode(create_code_config(a, ctx)?),
             Command::Serve(a) => Config::Serve(serve_config(a)?),
             Command::Service(a) => Config::Service(match a.action {
                 ServiceAction::Install(a) => ServiceConfig {
@@ -322,7 +322,7 @@ impl Config {
 }
 
 /// `--app-name`/`--app-url` of the commands that talk to OpenRouter's API.
-fn app_attribution(cli: &Cli) -> Option<crate::openrouter::AppAttribution> {
+pub fn app_attribution(cli: &Cli) -> Option<crate::openrouter::AppAttribution> {
     let args = match &cli.command {
         Command::Login(a) => &a.openrouter,
         Command::Authorize(a) => &a.openrouter,
@@ -399,7 +399,7 @@ fn login_config(
 
 /// Warns on stderr when any of `flags` carried a secret on the command line, which every local
 /// user can read in the process list while we run.
-fn warn_if_on_argv(flags: &[&str], advice: &str) {
+fn warn_if_on_argv(flags: &[&str], advice: &str, ctx: &Ctx) {
     let on_argv: Vec<&str> = flags
         .iter()
         .copied()
@@ -407,6 +407,7 @@ fn warn_if_on_argv(flags: &[&str], advice: &str) {
         .collect();
     if !on_argv.is_empty() {
         say!(
+            ctx.term,
             "warning: {} on the command line can be read by every user of this machine while it runs; {advice}.",
             on_argv.join(" and ")
         );
@@ -435,10 +436,11 @@ fn read_key_file(path: &std::path::Path) -> std::io::Result<String> {
     }
 }
 
-fn create_code_config(a: CreateCodeArgs) -> Result<CreateCodeConfig> {
+fn create_code_config(a: CreateCodeArgs, ctx: &Ctx) -> Result<CreateCodeConfig> {
     warn_if_on_argv(
         &["--api-key"],
         "use OPENROUTER_API_KEY or --api-key-file instead",
+        ctx,
     );
     // Each complaint names where the key came from: an empty or odd file is not a missing flag.
     // The file wins over OPENROUTER_API_KEY (often set for other tools, and often an inference
@@ -469,7 +471,7 @@ fn create_code_config(a: CreateCodeArgs) -> Result<CreateCodeConfig> {
                     ),
                 ));
             }
-            (ApiKey::new(key), "--api-key-file")
+            (KeySecret::new(key), "--api-key-file")
         }
         None => {
             let key = a
@@ -479,7 +481,7 @@ fn create_code_config(a: CreateCodeArgs) -> Result<CreateCodeConfig> {
                     field: "--api-key",
                     advice: "create-code needs a management key (an admin key for minting keys, not the inference key a login gives you): set OPENROUTER_API_KEY or pass --api-key-file FILE; create one at https://openrouter.ai/settings/management-keys",
                 })?;
-            (ApiKey::new(key.secret().trim()), "--api-key")
+            (KeySecret::new(key.secret().trim()), "--api-key")
         }
     };
     // It becomes an HTTP header: control characters would fail there, after the checks.

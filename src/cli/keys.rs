@@ -6,24 +6,26 @@ use std::io::IsTerminal;
 use serde::Serialize;
 use url::Url;
 
+use crate::cli::Ctx;
 use crate::cli::config::SavedKeyAction;
 use crate::cli::output::{print_json, print_line};
 use crate::error::{Error, Result};
 use crate::keys::{self, Profile, Removed, Saved, Storage};
 use crate::openrouter::{KeyInfo, KeyResponse, OpenRouterClient};
+use crate::report::{Reporter, say};
 
 /// Where OpenRouter's keys page is, for "delete it there".
 const KEYS_PAGE: &str = "https://openrouter.ai/settings/keys";
 
 /// Runs one saved-key command.
-pub async fn run(action: SavedKeyAction, profile: Profile) -> Result<()> {
+pub async fn run(action: SavedKeyAction, profile: Profile, ctx: &Ctx) -> Result<()> {
     match action {
         SavedKeyAction::Key => {
             let (key, _) = blocking(move || keys::load(&profile)).await?;
             print_line(key.secret())
         }
-        SavedKeyAction::Status => status(profile).await,
-        SavedKeyAction::Logout => logout(profile).await,
+        SavedKeyAction::Status => status(profile, ctx).await,
+        SavedKeyAction::Logout => logout(profile, ctx).await,
     }
 }
 
@@ -45,10 +47,11 @@ struct StatusDoc<'a> {
     key: &'a KeyInfo,
 }
 
-async fn status(profile: Profile) -> Result<()> {
+async fn status(profile: Profile, ctx: &Ctx) -> Result<()> {
     let (key, saved) = blocking(move || keys::load(&profile)).await?;
     let base = saved.openrouter_url.clone();
-    let client = tokio::task::spawn_blocking(move || OpenRouterClient::new(base))
+    let app = ctx.app.clone();
+    let client = tokio::task::spawn_blocking(move || OpenRouterClient::new(base, &app))
         .await
         .map_err(|e| Error::internal("building the HTTP client", e))??;
     let info = client.current_key(&key).await?;
@@ -126,7 +129,7 @@ struct LogoutDoc<'a> {
     removed: bool,
 }
 
-async fn logout(profile: Profile) -> Result<()> {
+async fn logout(profile: Profile, ctx: &Ctx) -> Result<()> {
     let name = profile.name().to_owned();
     let removed = blocking(move || keys::remove(&profile)).await?;
     match &removed {
@@ -138,15 +141,18 @@ async fn logout(profile: Profile) -> Result<()> {
                     ". It still works on your OpenRouter account until you delete it at {KEYS_PAGE}."
                 )
             };
-            crate::ui::done(&format!(
+            ctx.term.done(&format!(
                 "Logged out of profile {name}: the key was removed from {}{reminder}",
                 saved.storage
             ));
         }
-        Removed::Unreadable => crate::ui::done(&format!(
+        Removed::Unreadable => ctx.term.done(&format!(
             "Logged out of profile {name}: its unreadable metadata and any saved key were removed."
         )),
-        Removed::Nothing => say!("Nothing is saved for profile {name}; nothing to do."),
+        Removed::Nothing => say!(
+            ctx.term,
+            "Nothing is saved for profile {name}; nothing to do."
+        ),
     }
     print_json(&LogoutDoc {
         profile: &name,
@@ -174,9 +180,14 @@ struct SavedDoc<'a> {
 
 /// Saves a key `login` got under `profile`. If saving fails, the key is not lost: it is printed
 /// as usual and the failure ends the command non-zero.
-pub async fn save_login(key: KeyResponse, profile: Profile, openrouter: Url) -> Result<()> {
+pub async fn save_login(
+    key: KeyResponse,
+    profile: Profile,
+    openrouter: Url,
+    ctx: &Ctx,
+) -> Result<()> {
     // A keyring may take a while (an unlock prompt on a desktop): say what is happening.
-    crate::ui::busy("Saving the key in the system keyring…");
+    ctx.term.busy("Saving the key in the system keyring…");
     let key = std::sync::Arc::new(key);
     let saving = {
         let key = key.clone();
@@ -188,12 +199,12 @@ pub async fn save_login(key: KeyResponse, profile: Profile, openrouter: Url) -> 
         saved = saving => saved.map_err(|e| Error::internal("saving the key", e)).and_then(|r| r),
         // Ctrl-C while saving: the key was minted, so it is printed before we stop.
         () = crate::sys::signal::interrupted() => {
-            crate::ui::stop_spinner();
+            ctx.term.stop_spinner();
             print_json(&*key)?;
             return Err(Error::Interrupted);
         }
     };
-    crate::ui::stop_spinner();
+    ctx.term.stop_spinner();
     let report = match saved {
         Ok(report) => report,
         Err(e) => {
@@ -207,12 +218,14 @@ pub async fn save_login(key: KeyResponse, profile: Profile, openrouter: Url) -> 
     let user_id = key.user_id.as_deref().map(shown);
     if let Some(reason) = &report.keyring_unavailable {
         say!(
+            ctx.term,
             "Not in the system keyring ({reason}), so the key is stored in {}, readable only by you.",
             report.saved.storage
         );
     }
     if report.saved.keyring_copy {
         say!(
+            ctx.term,
             "An older key of this profile may remain in the system keyring; `logout` removes it once the keyring answers."
         );
     }
@@ -223,11 +236,11 @@ pub async fn save_login(key: KeyResponse, profile: Profile, openrouter: Url) -> 
             storage: &report.saved.storage,
         })?;
     }
-    crate::ui::emit(&crate::ui::events::Event::Succeeded {
+    ctx.term.emit(&crate::report::Event::Succeeded {
         user_id: key.user_id.clone(),
     });
     let who = user_id.map(|u| format!(" as {u}")).unwrap_or_default();
-    crate::ui::done(&format!(
+    ctx.term.done(&format!(
         "Logged in{who}; key saved in {} (profile {}). Use it with: export OPENROUTER_API_KEY=$(openrouter-pkce key{})",
         report.saved.storage,
         report.saved.profile,

@@ -6,25 +6,27 @@ use std::path::PathBuf;
 
 use url::Url;
 
+use crate::cli::Ctx;
 use crate::cli::config::{CreateCodeConfig, ExchangeConfig, LoginConfig, OpenRouterTarget};
 use crate::cli::output::{deliver_key, print_json};
 use crate::error::{Error, Result};
 use crate::flow::driver::{self, Deadline};
 use crate::flow::local::{LocalOptions, PortChoice};
 use crate::flow::present::Presenter;
-use crate::flow::{CallbackHost, CallbackScheme, FlowResult, FlowSpec};
-use crate::openrouter::standin::{self, Consent, StandInOptions};
+use crate::flow::progress::Progress;
+use crate::flow::{CallbackHost, FlowResult, FlowSpec, UrlScheme};
+use crate::openrouter::stand_in::{self, Consent, StandInOptions};
 use crate::openrouter::{CodeBundle, CreateAuthKeysCodeRequest, OpenRouterClient};
+use crate::report::Event;
+use crate::report::{Reporter, say};
 use crate::service::client::{Probe, ServiceClient};
 use crate::tls::CertSource;
-use crate::ui::events::Event;
-use crate::ui::progress::Progress;
 
 /// Largest code bundle read from stdin.
 const MAX_BUNDLE_BYTES: u64 = 64 * 1024;
 
 /// `authorize` and `login`.
-pub async fn login(config: LoginConfig) -> Result<()> {
+pub async fn login(config: LoginConfig, ctx: &Ctx) -> Result<()> {
     let deadline = Deadline::after(config.timeout);
     // Before anything is sent or any browser opens: a key must have somewhere to go.
     crate::cli::output::check_output_flag(&config.output).await?;
@@ -33,21 +35,21 @@ pub async fn login(config: LoginConfig) -> Result<()> {
     let (openrouter, own_stand_in) = match &config.openrouter {
         OpenRouterTarget::Url(url) => (url.clone(), false),
         OpenRouterTarget::StandIn => {
-            let (url, task) = standin::start(0, StandInOptions::default()).await?;
-            say!("Using the offline OpenRouter stand-in at {url}");
+            let (url, task) = stand_in::start(0, StandInOptions::default()).await?;
+            say!(ctx.term, "Using the offline OpenRouter stand-in at {url}");
             _stand_in = Some(task);
             (url, true)
         }
     };
-    let save_to = save_plan(&config, &openrouter, own_stand_in).await?;
-    let progress = Progress::new(config.exchange);
+    let save_to = save_plan(&config, &openrouter, own_stand_in, ctx).await?;
+    let progress = Progress::new(config.exchange, ctx.term.clone());
     let result = if config.headless {
-        headless(&config, &openrouter).await?
+        headless(&config, &openrouter, ctx).await?
     } else {
         // A stand-in of our own lives only in this process: no service can reach it.
         let probe = match config.port.service_port() {
             Some(port) if !own_stand_in => {
-                ServiceClient::probe(port, &openrouter, deadline.at).await?
+                ServiceClient::probe(port, &openrouter, deadline.at, ctx.term.clone()).await?
             }
             _ => Probe::Absent,
         };
@@ -58,7 +60,7 @@ pub async fn login(config: LoginConfig) -> Result<()> {
                 let service = service.with_scheme(config.listener.scheme);
                 let spec = FlowSpec {
                     exchange: config.exchange,
-                    scheme: CallbackScheme::Https,
+                    scheme: UrlScheme::Https,
                     host: config.listener.host,
                     limit: config.limit,
                 };
@@ -70,7 +72,7 @@ pub async fn login(config: LoginConfig) -> Result<()> {
                 ));
             }
             Probe::Absent | Probe::Stale => {
-                let (scheme, note) = crate::cli::scheme::choose(&config, deadline).await?;
+                let (scheme, note) = crate::cli::scheme::choose(&config, deadline, ctx).await?;
                 progress.note_after_start(note);
                 let spec = FlowSpec {
                     exchange: config.exchange,
@@ -84,6 +86,8 @@ pub async fn login(config: LoginConfig) -> Result<()> {
                     scheme: spec.scheme,
                     cert: config.listener.cert.clone(),
                     timeout: config.timeout,
+                    app: ctx.app.clone(),
+                    always_https: true,
                 };
                 crate::flow::local::run(&options, spec, config.presenter, deadline, &progress)
                     .await?
@@ -92,9 +96,9 @@ pub async fn login(config: LoginConfig) -> Result<()> {
     };
     match (result, save_to) {
         (FlowResult::Key(key), Some(profile)) => {
-            crate::cli::keys::save_login(key, profile, openrouter).await
+            crate::cli::keys::save_login(key, profile, openrouter, ctx).await
         }
-        (result, _) => report(result, config.output).await,
+        (result, _) => report(result, config.output, ctx).await,
     }
 }
 
@@ -106,6 +110,7 @@ async fn save_plan(
     config: &LoginConfig,
     openrouter: &Url,
     own_stand_in: bool,
+    ctx: &Ctx,
 ) -> Result<Option<crate::keys::Profile>> {
     if !config.exchange {
         return Ok(None);
@@ -116,7 +121,10 @@ async fn save_plan(
         .unwrap_or_else(|| std::io::stdout().is_terminal() && !stand_in && config.output.is_none());
     if !save {
         if config.profile.is_some() {
-            say!("--profile applies only when the key is saved: add --save to save it.");
+            say!(
+                ctx.term,
+                "--profile applies only when the key is saved: add --save to save it."
+            );
         }
         return Ok(None);
     }
@@ -145,9 +153,12 @@ fn refuse_unhonoured_flags(config: &LoginConfig, port: u16) -> Result<()> {
 }
 
 /// OpenRouter's headless flow, then the exchange for `login`.
-async fn headless(config: &LoginConfig, openrouter: &Url) -> Result<FlowResult> {
-    let client = config.exchange.then(|| build_client(openrouter.clone()));
+async fn headless(config: &LoginConfig, openrouter: &Url, ctx: &Ctx) -> Result<FlowResult> {
+    let client = config
+        .exchange
+        .then(|| build_client(openrouter.clone(), ctx));
     let bundle = crate::flow::headless::authorize(
+        ctx.term.as_ref(),
         openrouter,
         config.timeout,
         config.limit,
@@ -161,40 +172,41 @@ async fn headless(config: &LoginConfig, openrouter: &Url) -> Result<FlowResult> 
 }
 
 /// Prints a finished login: the key (or where it went), or the code bundle; then says so.
-async fn report(result: FlowResult, output: Option<PathBuf>) -> Result<()> {
+async fn report(result: FlowResult, output: Option<PathBuf>, ctx: &Ctx) -> Result<()> {
     match result {
         FlowResult::Key(key) => {
             let user_id = key.user_id.clone();
             let place = deliver_key(key, output).await?;
-            crate::ui::emit(&Event::Succeeded {
+            ctx.term.emit(&Event::Succeeded {
                 user_id: user_id.clone(),
             });
             let who = user_id
                 .as_deref()
                 .map(|u| format!(" as {}", crate::cli::keys::shown(u)))
                 .unwrap_or_default();
-            crate::ui::done(&format!("Logged in{who}; {place}."));
+            ctx.term.done(&format!("Logged in{who}; {place}."));
             Ok(())
         }
         FlowResult::Bundle(bundle) => {
             print_json(&bundle)?;
-            crate::ui::emit(&Event::Succeeded { user_id: None });
+            ctx.term.emit(&Event::Succeeded { user_id: None });
             Ok(())
         }
     }
 }
 
 /// Builds an OpenRouter client off the async threads (it reads the TLS roots).
-async fn build_client(openrouter: Url) -> Result<OpenRouterClient> {
-    tokio::task::spawn_blocking(move || OpenRouterClient::new(openrouter))
+async fn build_client(openrouter: Url, ctx: &Ctx) -> Result<OpenRouterClient> {
+    let app = ctx.app.clone();
+    tokio::task::spawn_blocking(move || OpenRouterClient::new(openrouter, &app))
         .await
         .map_err(|e| Error::internal("building the HTTP client", e))?
 }
 
 /// `exchange`.
-pub async fn exchange(config: ExchangeConfig) -> Result<()> {
+pub async fn exchange(config: ExchangeConfig, ctx: &Ctx) -> Result<()> {
     crate::cli::output::check_output_flag(&config.output).await?;
-    let client = build_client(config.openrouter.clone());
+    let client = build_client(config.openrouter.clone(), ctx);
     let bundle = match config.code {
         Some((code, verifier, method)) => {
             let code = crate::secret::AuthCode::new(code.secret().trim());
@@ -217,17 +229,21 @@ pub async fn exchange(config: ExchangeConfig) -> Result<()> {
                 other => other,
             })?
         }
-        None => read_bundle().await?,
+        None => read_bundle(ctx).await?,
     };
     let key = client.await?.exchange(&bundle).await?;
     deliver_key(key, config.output).await.map(drop)
 }
 
 /// Reads a code bundle from stdin, off the async threads.
-async fn read_bundle() -> Result<CodeBundle> {
-    let text = tokio::task::spawn_blocking(|| {
+async fn read_bundle(ctx: &Ctx) -> Result<CodeBundle> {
+    let term = ctx.term.clone();
+    let text = tokio::task::spawn_blocking(move || {
         if std::io::stdin().is_terminal() {
-            say!("Paste a code bundle (the JSON `authorize` prints), then press Ctrl-D:");
+            say!(
+                term,
+                "Paste a code bundle (the JSON `authorize` prints), then press Ctrl-D:"
+            );
         }
         let mut text = String::new();
         std::io::stdin()
@@ -250,8 +266,8 @@ async fn read_bundle() -> Result<CodeBundle> {
 }
 
 /// `create-code`: mints a code with a management key and prints a bundle `exchange` accepts.
-pub async fn create_code(config: CreateCodeConfig) -> Result<()> {
-    let client = build_client(config.openrouter.clone());
+pub async fn create_code(config: CreateCodeConfig, ctx: &Ctx) -> Result<()> {
+    let client = build_client(config.openrouter.clone(), ctx);
     let verifier = crate::pkce::new_verifier();
     let request = CreateAuthKeysCodeRequest {
         callback_url: config.callback_url.to_string(),
@@ -277,8 +293,8 @@ pub async fn create_code(config: CreateCodeConfig) -> Result<()> {
 }
 
 /// `demo`: the stand-in plus a whole HTTPS login, with a built-in client playing the browser.
-pub async fn demo(port: u16, config_dir: PathBuf) -> Result<()> {
-    let (url, _task) = standin::start(
+pub async fn demo(port: u16, config_dir: PathBuf, ctx: &Ctx) -> Result<()> {
+    let (url, _task) = stand_in::start(
         0,
         StandInOptions {
             consent: Consent::AutoApprove,
@@ -286,7 +302,7 @@ pub async fn demo(port: u16, config_dir: PathBuf) -> Result<()> {
         },
     )
     .await?;
-    say!("Started the offline OpenRouter stand-in at {url}");
+    say!(ctx.term, "Started the offline OpenRouter stand-in at {url}");
     let options = LocalOptions {
         openrouter: url,
         port: if port == 0 {
@@ -294,18 +310,20 @@ pub async fn demo(port: u16, config_dir: PathBuf) -> Result<()> {
         } else {
             PortChoice::Exact(port)
         },
-        scheme: CallbackScheme::Https,
+        scheme: UrlScheme::Https,
         cert: CertSource::Local(config_dir),
         timeout: crate::defaults::DEMO_TIMEOUT,
+        app: ctx.app.clone(),
+        always_https: true,
     };
     let spec = FlowSpec {
         exchange: true,
-        scheme: CallbackScheme::Https,
+        scheme: UrlScheme::Https,
         host: CallbackHost::Localhost,
         limit: None,
     };
     let deadline = Deadline::after(options.timeout);
-    let progress = Progress::new(true);
+    let progress = Progress::new(true, ctx.term.clone());
     let result = crate::flow::local::run(
         &options,
         spec,
@@ -314,6 +332,9 @@ pub async fn demo(port: u16, config_dir: PathBuf) -> Result<()> {
         &progress,
     )
     .await?;
-    say!("Login complete: the stand-in issued a (pretend) key through the HTTPS callback.");
-    report(result, None).await
+    say!(
+        ctx.term,
+        "Login complete: the stand-in issued a (pretend) key through the HTTPS callback."
+    );
+    report(result, None, ctx).await
 }

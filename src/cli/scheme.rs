@@ -4,12 +4,15 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use crate::cli::Ctx;
 use crate::cli::config::LoginConfig;
+use crate::cli::terminal::Terminal;
 use crate::error::{Error, Result};
-use crate::flow::CallbackScheme;
+use crate::flow::UrlScheme;
 use crate::flow::driver::Deadline;
 use crate::flow::present::Presenter;
-use crate::flow::scheme;
+use crate::flow::scheme::{self, SchemeNote};
+use crate::report::{Reporter, say};
 use crate::tls::CertSource;
 use crate::tls::trust::{self, TrustAction};
 
@@ -21,7 +24,8 @@ use crate::tls::trust::{self, TrustAction};
 pub async fn choose(
     config: &LoginConfig,
     deadline: Deadline,
-) -> Result<(CallbackScheme, Option<&'static str>)> {
+    ctx: &Ctx,
+) -> Result<(UrlScheme, Option<SchemeNote>)> {
     let choice = config.listener.scheme;
     let cert = config.listener.cert.clone();
     let resolved =
@@ -30,8 +34,8 @@ pub async fn choose(
             .map_err(|e| Error::internal("choosing the callback scheme", e))?;
     let ask_in = match &config.listener.cert {
         CertSource::Local(dir)
-            if resolved.note == Some(scheme::HTTP_NOTE)
-                && may_ask(config)
+            if resolved.note == Some(SchemeNote::HttpUntrusted)
+                && may_ask(config, ctx)
                 && !dir.join(trust::DECLINED_MARKER).exists() =>
         {
             dir.clone()
@@ -41,8 +45,9 @@ pub async fn choose(
     // A thread of its own, not the runtime's blocking pool: a read of the terminal cannot be
     // cancelled, and the runtime waits for its pool when the process ends.
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let term = ctx.term.clone();
     std::thread::spawn(move || {
-        let _ = tx.send(read_answer());
+        let _ = tx.send(read_answer(&term));
     });
     let answer = tokio::select! {
         answer = rx => answer.unwrap_or(Answer::Undecided),
@@ -52,23 +57,24 @@ pub async fn choose(
         }
     };
     match answer {
-        Answer::Yes => Ok(trust_now(ask_in).await),
+        Answer::Yes => Ok(trust_now(ask_in, ctx).await),
         Answer::No => {
             remember_no(&ask_in);
             say!(
+                ctx.term,
                 "Using http for the callback; you will not be asked again. Run `openrouter-pkce trust` any time to switch to https."
             );
-            Ok((CallbackScheme::Http, None))
+            Ok((UrlScheme::Http, None))
         }
-        Answer::Undecided => Ok((CallbackScheme::Http, Some(scheme::HTTP_NOTE))),
+        Answer::Undecided => Ok((UrlScheme::Http, Some(SchemeNote::HttpUntrusted))),
     }
 }
 
 /// Whether a person is there to answer: a terminal on stdin and stderr, prose mode, and a
 /// real browser to come (not `demo`'s built-in client).
-fn may_ask(config: &LoginConfig) -> bool {
+fn may_ask(config: &LoginConfig, ctx: &Ctx) -> bool {
     config.presenter != Presenter::BuiltInClient
-        && !crate::ui::events()
+        && !ctx.term.events()
         && std::io::stdin().is_terminal()
         && std::io::stderr().is_terminal()
 }
@@ -85,7 +91,7 @@ enum Answer {
 }
 
 /// Asks on stderr and reads stdin until an answer we understand (blocking).
-fn read_answer() -> Answer {
+fn read_answer(term: &Terminal) -> Answer {
     use std::io::Write as _;
     for _ in 0..3 {
         {
@@ -100,14 +106,14 @@ fn read_answer() -> Answer {
         match std::io::stdin().read_line(&mut line) {
             // End of input (Ctrl-D) is no answer, and never a yes.
             Ok(0) | Err(_) => {
-                say!("");
+                say!(term, "");
                 return Answer::Undecided;
             }
             Ok(_) => {}
         }
         match parse_answer(&line) {
             Some(answer) => return answer,
-            None => say!("Please answer y or n."),
+            None => say!(term, "Please answer y or n."),
         }
     }
     Answer::Undecided
@@ -124,29 +130,33 @@ fn parse_answer(line: &str) -> Option<Answer> {
 
 /// Trusts the CA in the user's own stores (answering a question must not change the whole
 /// system's) and uses https when that worked.
-async fn trust_now(dir: PathBuf) -> (CallbackScheme, Option<&'static str>) {
+async fn trust_now(dir: PathBuf, ctx: &Ctx) -> (UrlScheme, Option<SchemeNote>) {
     let report = tokio::task::spawn_blocking(move || trust::run(TrustAction::Install, &dir, true))
         .await
         .map_err(|e| Error::internal("running trust", e))
         .and_then(|r| r);
     match report {
         Ok(report) if !report.trusted_in.is_empty() => {
-            crate::ui::done(&format!(
+            ctx.term.done(&format!(
                 "Trusted the local certificate in {}",
                 report.trusted_in.join(", ")
             ));
-            (CallbackScheme::Https, None)
+            (UrlScheme::Https, None)
         }
         Ok(report) => {
             say!(
+                ctx.term,
                 "Could not trust the local certificate ({}); using http for this login.",
                 report.skipped.join("; ")
             );
-            (CallbackScheme::Http, None)
+            (UrlScheme::Http, None)
         }
         Err(e) => {
-            say!("Could not trust the local certificate ({e}); using http for this login.");
-            (CallbackScheme::Http, None)
+            say!(
+                ctx.term,
+                "Could not trust the local certificate ({e}); using http for this login."
+            );
+            (UrlScheme::Http, None)
         }
     }
 }

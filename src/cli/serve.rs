@@ -2,17 +2,19 @@
 
 use serde::Serialize;
 
+use crate::cli::Ctx;
 use crate::cli::config::{ServeConfig, ServiceConfig, ServiceVerb};
 use crate::cli::output::{print_json, print_text};
 use crate::error::{Error, Result};
 use crate::flow::engine::EngineConfig;
-use crate::flow::scheme::SchemeChoice;
+use crate::flow::scheme::CallbackScheme;
+use crate::report::say;
 use crate::server::listener::LoopbackListener;
 use crate::service::client::{Probe, ServiceClient};
 use crate::service::{self, Service, unit};
 
 /// `serve`: bind the port and the control socket, run until SIGINT/SIGTERM, clean up.
-pub async fn serve(config: ServeConfig) -> Result<()> {
+pub async fn serve(config: ServeConfig, ctx: &Ctx) -> Result<()> {
     let port = config.port;
     let listener = LoopbackListener::bind(port)
         .await?
@@ -26,7 +28,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     // use https (a service that keeps failing to start helps nobody).
     let (tls, tls_problem) = match tls {
         Ok(tls) => (Some(tls.config), None),
-        Err(e) if config.listener.scheme == SchemeChoice::Https => return Err(e),
+        Err(e) if config.listener.scheme == CallbackScheme::Https => return Err(e),
         Err(e) => {
             tracing::warn!(error = %e, "serving http callbacks only: the certificate did not load");
             (None, Some(e.to_string()))
@@ -36,6 +38,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         engine: EngineConfig {
             flow_timeout: config.flow_timeout,
             max_pending: config.max_pending,
+            app: ctx.app.clone(),
             ..EngineConfig::new(config.openrouter, port)
         },
         scheme: config.listener.scheme,
@@ -85,7 +88,7 @@ struct Status {
 }
 
 /// `service install|uninstall|status`.
-pub async fn service_action(config: ServiceConfig) -> Result<()> {
+pub async fn service_action(config: ServiceConfig, ctx: &Ctx) -> Result<()> {
     let url = config.openrouter_url.as_ref().map(|u| u.to_string());
     let install_port = config.port.unwrap_or(crate::defaults::PORT);
     let serve_args = unit::serve_args(install_port, url.as_deref());
@@ -99,12 +102,13 @@ pub async fn service_action(config: ServiceConfig) -> Result<()> {
     let installed_text = std::fs::read_to_string(&path).ok();
     match (config.action, config.print) {
         (ServiceVerb::Install, true) => {
-            say!("Would write {}:", path.display());
+            say!(ctx.term, "Would write {}:", path.display());
             print_text(&text)
         }
         (ServiceVerb::Install, false) => {
             unit::write_unit(&path, &text)?;
             say!(
+                ctx.term,
                 "Wrote {}:\n\n{text}\nStart it with:\n  {}",
                 path.display(),
                 unit::start_hint(manager, &path)
@@ -115,6 +119,7 @@ pub async fn service_action(config: ServiceConfig) -> Result<()> {
         }
         (ServiceVerb::Uninstall, true) => {
             say!(
+                ctx.term,
                 "Would stop it with `{}` and remove {}",
                 unit::stop_hint(manager, &path),
                 path.display()
@@ -124,12 +129,17 @@ pub async fn service_action(config: ServiceConfig) -> Result<()> {
         (ServiceVerb::Uninstall, false) => {
             match std::fs::remove_file(&path) {
                 Ok(()) => say!(
+                    ctx.term,
                     "Removed {}. Stop a running one with:\n  {}",
                     path.display(),
                     unit::stop_hint(manager, &path)
                 ),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    say!("Nothing to remove: {} does not exist.", path.display());
+                    say!(
+                        ctx.term,
+                        "Nothing to remove: {} does not exist.",
+                        path.display()
+                    );
                     return print_json(&Removed { removed: None });
                 }
                 Err(e) => return Err(Error::internal(format!("removing {}", path.display()), e)),
@@ -150,10 +160,11 @@ pub async fn service_action(config: ServiceConfig) -> Result<()> {
             });
             let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
             let running = matches!(
-                ServiceClient::probe(port, &openrouter, deadline).await?,
+                ServiceClient::probe(port, &openrouter, deadline, ctx.term.clone()).await?,
                 Probe::Ready(_)
             );
             say!(
+                ctx.term,
                 "unit: {} ({})\nservice on port {port}: {}",
                 path.display(),
                 if installed {

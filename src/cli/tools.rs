@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::cli::Ctx;
 use crate::cli::output::print_json;
 use crate::error::{Error, Result};
-use crate::openrouter::standin::{self, StandInOptions};
+use crate::openrouter::stand_in::{self, StandInOptions};
+use crate::report::say;
 use crate::tls::trust::{self, TrustAction};
 
 /// `trust`: runs the store tools (blocking: certutil) off the async threads.
@@ -15,10 +17,12 @@ pub async fn trust(
     user_only: bool,
     regenerate: bool,
     config_dir: PathBuf,
+    ctx: &Ctx,
 ) -> Result<()> {
     if action == TrustAction::Status && !config_dir.join(crate::tls::CA_CERT_FILE).exists() {
         // Status changes nothing: no CA is made just to report on it.
         say!(
+            ctx.term,
             "No local CA yet, so it is not trusted anywhere yet: `openrouter-pkce trust` makes one and trusts it."
         );
         return print_json(&NoCa {
@@ -42,26 +46,30 @@ pub async fn trust(
     })
     .await
     .map_err(|e| Error::internal("running trust", e))??;
-    say!("Local CA: {} ({})", report.name, report.ca);
-    say!("  SHA-256: {}", report.fingerprint_sha256);
+    say!(ctx.term, "Local CA: {} ({})", report.name, report.ca);
+    say!(ctx.term, "  SHA-256: {}", report.fingerprint_sha256);
     say!(
+        ctx.term,
         "  expires: {}",
         report.expires.as_deref().unwrap_or("unknown")
     );
     for change in &report.changed {
-        say!("  changed: {change}");
+        say!(ctx.term, "  changed: {change}");
     }
     if report.changed.is_empty() && action != TrustAction::Status {
-        say!("  nothing to change");
+        say!(ctx.term, "  nothing to change");
     }
     for place in &report.trusted_in {
-        say!("  trusted in: {place}");
+        say!(ctx.term, "  trusted in: {place}");
     }
     if report.trusted_in.is_empty() {
-        say!("  not trusted anywhere yet: run `openrouter-pkce trust`");
+        say!(
+            ctx.term,
+            "  not trusted anywhere yet: run `openrouter-pkce trust`"
+        );
     }
     for skip in &report.skipped {
-        say!("  skipped: {skip}");
+        say!(ctx.term, "  skipped: {skip}");
     }
     print_json(&report)
 }
@@ -79,12 +87,15 @@ struct Listening {
 }
 
 /// `mock-server`: the stand-in until Ctrl-C.
-pub async fn mock_server(port: u16, options: StandInOptions) -> Result<()> {
-    let (url, task) = standin::start(port, options).await?;
+pub async fn mock_server(port: u16, options: StandInOptions, ctx: &Ctx) -> Result<()> {
+    let (url, task) = stand_in::start(port, options).await?;
     print_json(&Listening {
         url: url.to_string(),
     })?;
-    say!("OpenRouter stand-in listening on {url} (Ctrl-C to stop)");
+    say!(
+        ctx.term,
+        "OpenRouter stand-in listening on {url} (Ctrl-C to stop)"
+    );
     tokio::select! {
         _ = task => Ok(()),
         () = crate::sys::signal::interrupted() => Ok(()),

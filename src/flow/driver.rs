@@ -11,8 +11,8 @@ use tokio::time::Instant;
 use crate::error::{Error, Result};
 use crate::flow::pending::PendingFlows;
 use crate::flow::present::{self, Presenter};
+use crate::flow::progress::Progress;
 use crate::flow::{FlowResult, FlowSpec, StartedFlow};
-use crate::ui::progress::Progress;
 
 /// Something that runs logins: the in-process host (one flow, its own listener) or a running
 /// service reached over its control API. A flag is honoured by both or refused by both.
@@ -84,7 +84,7 @@ pub async fn run<H: FlowHost>(
         () = crate::sys::signal::interrupted() => Err(Error::Interrupted),
     };
     let callback_came = matches!(outcome, Ok(_) | Err(Error::Denied { .. }));
-    progress.ended(callback_came);
+    progress.ended(callback_came, outcome.is_ok());
     match outcome {
         Ok(result) => Ok(result),
         Err(e) => {
@@ -116,9 +116,9 @@ async fn present_and_wait<H: FlowHost>(
     let expires_at = started
         .expires_at
         .min(time::OffsetDateTime::now_utc() + left);
-    present::show(started, expires_at, presenter, host.ca_cert(), progress)?;
+    present::show(started, expires_at, presenter, host.ca_cert(), progress).await?;
     if let Some(flows) = host.paste_target() {
-        present::offer_paste(flows);
+        present::offer_paste(flows, progress.reporter().clone());
     }
     if presenter != Presenter::BuiltInClient {
         progress.waiting(deadline.into_std());

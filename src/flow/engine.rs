@@ -36,6 +36,8 @@ pub struct EngineConfig {
     pub max_pending: usize,
     /// How long a finished flow's result stays retrievable.
     pub result_ttl: Duration,
+    /// Who is asking OpenRouter (`X-OpenRouter-Title`, `HTTP-Referer`).
+    pub app: crate::openrouter::AppAttribution,
 }
 
 impl EngineConfig {
@@ -47,6 +49,7 @@ impl EngineConfig {
             flow_timeout: Duration::from_secs(crate::defaults::FLOW_TIMEOUT_SECS),
             max_pending: crate::defaults::MAX_PENDING,
             result_ttl: crate::defaults::RESULT_TTL,
+            app: crate::openrouter::AppAttribution::default(),
         }
     }
 }
@@ -161,10 +164,11 @@ impl Engine {
     /// Builds the OpenRouter client (TLS roots: blocking work) off the async threads, once.
     async fn client(&self) -> Result<&OpenRouterClient> {
         let base = self.inner.config.openrouter.clone();
+        let app = self.inner.config.app.clone();
         self.inner
             .client
             .get_or_try_init(|| async move {
-                tokio::task::spawn_blocking(move || OpenRouterClient::new(base))
+                tokio::task::spawn_blocking(move || OpenRouterClient::new(base, &app))
                     .await
                     .map_err(|e| Error::internal("building the HTTP client", e))?
             })

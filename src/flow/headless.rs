@@ -9,11 +9,13 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::openrouter::{CodeBundle, authorize_url};
 use crate::pkce::{self, ChallengeMethod};
+use crate::report::{Event, Reporter, say};
 use crate::secret::AuthCode;
 
 /// Prints the URL, reads the code from stdin, and returns the bundle. `limit` and
 /// `key_label` go on the URL, as OpenRouter's guide shows for this flow.
 pub async fn authorize(
+    reporter: &dyn Reporter,
     openrouter: &Url,
     timeout: Duration,
     limit: Option<f64>,
@@ -29,16 +31,21 @@ pub async fn authorize(
     if let Some(label) = key_label {
         url.query_pairs_mut().append_pair("key_label", label);
     }
-    if crate::ui::events() {
-        crate::ui::emit(&crate::ui::events::Event::AuthorizeUrl {
-            url: url.to_string(),
-            expires_at: (time::OffsetDateTime::now_utc() + timeout)
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
-        });
-    } else {
-        say!("Open this URL in a browser on any machine and approve:\n\n  {url}\n");
-        say!("Then paste the code OpenRouter shows here and press Enter:");
+    reporter.event(&Event::AuthorizeUrl {
+        url: url.to_string(),
+        expires_at: (time::OffsetDateTime::now_utc() + timeout)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    });
+    if reporter.prose() {
+        say!(
+            reporter,
+            "Open this URL in a browser on any machine and approve:\n\n  {url}\n"
+        );
+        say!(
+            reporter,
+            "Then paste the code OpenRouter shows here and press Enter:"
+        );
     }
     let (tx, mut rx) = mpsc::channel::<AuthCode>(1);
     // A blocking read cannot be cancelled; the thread ends with the process.

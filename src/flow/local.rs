@@ -15,10 +15,11 @@ use crate::flow::driver::{Deadline, FlowHost};
 use crate::flow::engine::{Engine, EngineConfig, StartRefused};
 use crate::flow::pending::PendingFlows;
 use crate::flow::present::Presenter;
-use crate::flow::{CallbackScheme, FlowResult, FlowSpec, Stage, StartedFlow};
+use crate::flow::progress::Progress;
+use crate::flow::{FlowResult, FlowSpec, Stage, StartedFlow, UrlScheme};
+use crate::report::{Reporter, say};
 use crate::server::listener::LoopbackListener;
 use crate::tls::CertSource;
-use crate::ui::progress::Progress;
 
 /// What the in-process host needs, already validated.
 #[derive(Debug, Clone)]
@@ -28,11 +29,17 @@ pub struct LocalOptions {
     /// Which port to listen on.
     pub port: PortChoice,
     /// The scheme the login will use; https loads (or makes) the certificate.
-    pub scheme: CallbackScheme,
+    pub scheme: UrlScheme,
     /// Where the certificate comes from.
     pub cert: CertSource,
     /// How long the login may take.
     pub timeout: Duration,
+    /// Who is asking OpenRouter.
+    pub app: crate::openrouter::AppAttribution,
+    /// Make the certificate for an http login too, so the port also answers https (the CLI:
+    /// a person may retype the address). An app's http login leaves it alone and writes no
+    /// private key.
+    pub always_https: bool,
 }
 
 /// Which port a one-shot login listens on.
@@ -57,26 +64,18 @@ impl PortChoice {
     }
 }
 
-/// What to do when an explicit `--port` is taken.
-const EXACT_PORT_ADVICE: &str = "use another --port (0 picks any free one), or run `openrouter-pkce serve` so logins can share one port";
-
-/// Binds the listener as `choice` says.
-async fn bind(choice: PortChoice) -> Result<LoopbackListener> {
+/// Binds the listener as `choice` says; a fallback from a busy preferred port is told to
+/// `reporter`.
+async fn bind(choice: PortChoice, reporter: &dyn Reporter) -> Result<LoopbackListener> {
     match choice {
         PortChoice::Any => LoopbackListener::bind(0).await,
-        PortChoice::Exact(port) => LoopbackListener::bind(port).await.map_err(|e| match e {
-            Error::PortInUse { addr, holder, .. } => Error::PortInUse {
-                addr,
-                holder,
-                advice: EXACT_PORT_ADVICE,
-            },
-            other => other,
-        }),
+        PortChoice::Exact(port) => LoopbackListener::bind(port).await,
         PortChoice::Preferred(port) => match LoopbackListener::bind(port).await {
             Err(Error::PortInUse { holder, .. }) => {
                 let listener = LoopbackListener::bind(0).await?;
                 let who = holder.map(|h| format!(" by {h}")).unwrap_or_default();
                 say!(
+                    reporter,
                     "Port {port} is used{who}; listening on localhost:{} instead.",
                     listener.port()
                 );
@@ -101,19 +100,27 @@ pub struct LocalHost {
 impl LocalHost {
     /// Binds the port first (a port held by someone else is reported before any other work),
     /// then loads the certificate off the async threads and starts serving callbacks.
-    pub async fn start(opts: &LocalOptions) -> Result<Self> {
-        let listener = bind(opts.port).await?;
+    pub async fn start(opts: &LocalOptions, reporter: &dyn Reporter) -> Result<Self> {
+        let listener = bind(opts.port, reporter).await?;
         // Both schemes are served on the one port whatever this login's callback uses (a
-        // person may retype the address with the other one); the certificate is made if
-        // needed. Only an https login needs it to load.
+        // person may retype the address with the other one). An https login (or one that
+        // asks for both) makes the certificate and its private keys when missing; otherwise
+        // https is served only with a certificate that is already there, and no key written.
         let cert = opts.cert.clone();
-        let tls = tokio::task::spawn_blocking(move || crate::tls::load(&cert))
-            .await
-            .map_err(|e| Error::internal("loading the certificate", e))?;
+        let make = opts.scheme == UrlScheme::Https || opts.always_https;
+        let tls = tokio::task::spawn_blocking(move || {
+            if make {
+                crate::tls::load(&cert).map(Some)
+            } else {
+                crate::tls::load_existing(&cert)
+            }
+        })
+        .await
+        .map_err(|e| Error::internal("loading the certificate", e))?;
         let tls = match (tls, opts.scheme) {
-            (Ok(tls), _) => Some(tls),
-            (Err(e), CallbackScheme::Https) => return Err(e),
-            (Err(e), CallbackScheme::Http) => {
+            (Ok(tls), _) => tls,
+            (Err(e), UrlScheme::Https) => return Err(e),
+            (Err(e), UrlScheme::Http) => {
                 tracing::warn!(error = %e, "serving http only: the certificate did not load");
                 None
             }
@@ -121,6 +128,7 @@ impl LocalHost {
         let port = listener.port();
         let mut config = EngineConfig::new(opts.openrouter.clone(), port);
         config.flow_timeout = opts.timeout;
+        config.app = opts.app.clone();
         config.max_pending = 1;
         let engine = Engine::new(config);
         // Checked while the person is not waiting on anything yet; the flow starts only
@@ -130,7 +138,7 @@ impl LocalHost {
             async move { engine.check_reachable().await }
         });
         let (stop, stop_rx) = watch::channel(false);
-        let router = crate::server::callback::router(engine.callbacks().clone(), port);
+        let router = crate::flow::callback::router(engine.callbacks().clone(), port);
         let ca_cert = tls.as_ref().and_then(|t| t.ca_cert_path.clone());
         let server = tokio::spawn(listener.serve(router, tls.map(|t| t.config), stop_rx));
         tracing::debug!(port, "callback listener accepting");
@@ -162,7 +170,7 @@ pub async fn run(
     deadline: Deadline,
     progress: &Progress,
 ) -> Result<FlowResult> {
-    let host = LocalHost::start(options).await?;
+    let host = LocalHost::start(options, progress.reporter().as_ref()).await?;
     let result = crate::flow::driver::run(&host, spec, presenter, deadline, progress).await;
     host.shutdown().await;
     result
@@ -278,19 +286,26 @@ mod tests {
     async fn a_busy_preferred_port_falls_back_to_a_free_one() {
         let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let busy = held.local_addr().unwrap().port();
-        let listener = bind(PortChoice::Preferred(busy)).await.unwrap();
+        let listener = bind(PortChoice::Preferred(busy), &crate::report::Silent)
+            .await
+            .unwrap();
         assert_ne!(listener.port(), busy);
         drop(listener);
         // Free: the preferred port itself.
         drop(held);
-        let listener = bind(PortChoice::Preferred(busy)).await.unwrap();
+        let listener = bind(PortChoice::Preferred(busy), &crate::report::Silent)
+            .await
+            .unwrap();
         assert_eq!(listener.port(), busy);
         drop(listener);
         // Exact: no fallback.
         let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let busy = held.local_addr().unwrap().port();
-        let e = bind(PortChoice::Exact(busy)).await.unwrap_err();
+        let e = bind(PortChoice::Exact(busy), &crate::report::Silent)
+            .await
+            .unwrap_err();
         assert_eq!(e.exit_code(), 7, "{e}");
-        assert!(e.to_string().contains("--port"), "{e}");
+        // An app's user is told what happened, not a flag of a program they do not have.
+        assert!(!e.to_string().contains("--port"), "{e}");
     }
 }

@@ -3,12 +3,15 @@
 //!
 //! The one-shot commands and the service both start, await and exchange their logins here.
 
+pub mod callback;
 pub mod driver;
 pub mod engine;
+#[cfg(feature = "cli")]
 pub mod headless;
 pub mod local;
 pub mod pending;
 pub mod present;
+pub mod progress;
 pub mod scheme;
 
 use serde::{Deserialize, Serialize};
@@ -20,35 +23,37 @@ use crate::pkce::{self, ChallengeMethod};
 use crate::secret::{AuthCode, CodeVerifier, Nonce, State};
 
 /// `http` or `https` for the callback URL.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
-pub enum CallbackScheme {
+pub enum UrlScheme {
     /// TLS with the local (or user-supplied) certificate; the default.
     Https,
     /// Plain HTTP, for browsers or setups where the local CA cannot be trusted.
     Http,
 }
 
-impl CallbackScheme {
+impl UrlScheme {
     /// `https` or `http`.
     pub fn as_str(self) -> &'static str {
         match self {
-            CallbackScheme::Https => "https",
-            CallbackScheme::Http => "http",
+            UrlScheme::Https => "https",
+            UrlScheme::Http => "http",
         }
     }
 }
 
 /// The host name in the callback URL; both reach the loopback listener.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum CallbackHost {
     /// `localhost` (the default: what OpenRouter's guide shows).
     #[serde(rename = "localhost")]
-    #[value(name = "localhost")]
+    #[cfg_attr(feature = "cli", value(name = "localhost"))]
     Localhost,
     /// `127.0.0.1`, for browsers that resolve localhost oddly.
     #[serde(rename = "127.0.0.1")]
-    #[value(name = "127.0.0.1")]
+    #[cfg_attr(feature = "cli", value(name = "127.0.0.1"))]
     Ipv4Loopback,
 }
 
@@ -66,7 +71,7 @@ impl CallbackHost {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CallbackBase {
     /// http or https.
-    pub scheme: CallbackScheme,
+    pub scheme: UrlScheme,
     /// `localhost` or `127.0.0.1`.
     pub host: CallbackHost,
     /// The listener's port.
@@ -173,7 +178,7 @@ pub struct FlowSpec {
     /// bundle (`authorize`).
     pub exchange: bool,
     /// The callback URL's scheme.
-    pub scheme: CallbackScheme,
+    pub scheme: UrlScheme,
     /// The callback URL's host name.
     pub host: CallbackHost,
     /// A credit limit for the key, sent on OpenRouter's `/auth` (as OpenRouter's SDK does).
@@ -239,7 +244,7 @@ mod tests {
     fn authorize_url_binds_callback_nonce_state_and_challenge() {
         let base = Url::parse("https://openrouter.ai/").unwrap();
         let cb = CallbackBase {
-            scheme: CallbackScheme::Https,
+            scheme: UrlScheme::Https,
             host: CallbackHost::Localhost,
             port: 3000,
         };

@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 
 use url::Url;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::flow::StartedFlow;
 use crate::flow::pending::{CallbackParams, PendingFlows, Rejection};
-use crate::ui::progress::Progress;
+use crate::flow::progress::Progress;
+use crate::report::{Reporter, say};
+use std::sync::Arc;
 
 /// How the authorize URL gets to a browser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +26,7 @@ pub enum Presenter {
 }
 
 /// Sends the login's URL to a browser (and always shows it), or to the built-in client.
-pub fn show(
+pub async fn show(
     started: &StartedFlow,
     expires_at: time::OffsetDateTime,
     presenter: Presenter,
@@ -52,21 +54,28 @@ pub fn show(
         }
         Presenter::PrintOnly => progress.authorize_url(url, expires_at, false),
         Presenter::BuiltInClient => {
+            progress.authorize_url_event(url, expires_at);
+            // Made before anything waits on it: a client that cannot start ends the login at
+            // once instead of leaving it to time out.
+            let client = tokio::task::spawn_blocking(move || {
+                crate::openrouter::browser_like_client(ca_cert.as_deref().map(Path::new))
+            })
+            .await
+            .map_err(|e| Error::internal("starting the built-in client", e))?
+            .map_err(|e| Error::internal("starting the built-in client", e))?;
             let url = url.clone();
-            say!("The built-in client is playing the browser: following the consent page...");
+            let reporter = progress.reporter().clone();
+            say!(
+                reporter,
+                "The built-in client is playing the browser: following the consent page..."
+            );
             tokio::spawn(async move {
-                let client = tokio::task::spawn_blocking(move || {
-                    crate::openrouter::browser_like_client(ca_cert.as_deref().map(Path::new))
-                })
-                .await;
-                match client {
-                    Ok(Ok(client)) => {
-                        if let Err(e) = client.get(url).send().await {
-                            say!("The built-in client could not follow the login: {e}");
-                        }
-                    }
-                    Ok(Err(e)) => say!("The built-in client could not start: {e}"),
-                    Err(e) => say!("The built-in client could not start: {e}"),
+                if let Err(e) = client.get(url).send().await {
+                    say!(
+                        reporter,
+                        "The built-in client could not follow the login: {}",
+                        crate::error::root_cause(&e)
+                    );
                 }
             });
         }
@@ -76,11 +85,14 @@ pub fn show(
 
 /// On a terminal, reads pasted redirect URLs and delivers them like a browser request (the
 /// command-line program only: a library never reads its host's stdin).
-pub fn offer_paste(flows: PendingFlows) {
-    if !crate::ui::prose() || !std::io::stdin().is_terminal() {
+pub fn offer_paste(flows: PendingFlows, reporter: Arc<dyn Reporter>) {
+    if !reporter.reads_terminal() || !std::io::stdin().is_terminal() {
         return;
     }
-    say!("If your browser is on another machine, paste the address it ends up on here.");
+    say!(
+        reporter,
+        "If your browser is on another machine, paste the address it ends up on here."
+    );
     // A blocking read cannot be cancelled; the thread ends with the process.
     std::thread::spawn(move || {
         for line in std::io::stdin().lines() {
@@ -94,14 +106,15 @@ pub fn offer_paste(flows: PendingFlows) {
                 .and_then(|u| CallbackParams::from_url(&u));
             let Some(params) = params else {
                 say!(
+                    reporter,
                     "That is not a callback URL (it should contain /callback/). Paste the whole address."
                 );
                 continue;
             };
             match flows.deliver(&params) {
                 Ok(_) => return,
-                Err(Rejection::MissingCode) => say!("That URL has no code in it."),
-                Err(_) => say!("That URL does not belong to this login."),
+                Err(Rejection::MissingCode) => say!(reporter, "That URL has no code in it."),
+                Err(_) => say!(reporter, "That URL does not belong to this login."),
             }
         }
     });

@@ -10,13 +10,15 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::flow::CallbackScheme;
+use crate::flow::UrlScheme;
+pub use crate::report::SchemeNote;
 use crate::tls::CertSource;
 
 /// `--callback-scheme` and the control API's `callback_scheme`: a scheme, or `auto`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
-pub enum SchemeChoice {
+pub enum CallbackScheme {
     /// https when the local CA is trusted where browsers look (or --tls-cert is given), else
     /// http for this login.
     #[default]
@@ -27,11 +29,11 @@ pub enum SchemeChoice {
     Http,
 }
 
-impl From<CallbackScheme> for SchemeChoice {
-    fn from(scheme: CallbackScheme) -> Self {
+impl From<UrlScheme> for CallbackScheme {
+    fn from(scheme: UrlScheme) -> Self {
         match scheme {
-            CallbackScheme::Https => SchemeChoice::Https,
-            CallbackScheme::Http => SchemeChoice::Http,
+            UrlScheme::Https => CallbackScheme::Https,
+            UrlScheme::Http => CallbackScheme::Http,
         }
     }
 }
@@ -40,26 +42,21 @@ impl From<CallbackScheme> for SchemeChoice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resolved {
     /// The scheme the callback URL gets.
-    pub scheme: CallbackScheme,
+    pub scheme: UrlScheme,
     /// Why, when the person can do something about it.
-    pub note: Option<&'static str>,
+    pub note: Option<SchemeNote>,
 }
-
-/// Said when `auto` falls back to http.
-pub const HTTP_NOTE: &str = "Using an http callback for this login: your browser does not trust the local certificate yet. Run `openrouter-pkce trust` once to use https.";
-/// Said when https was asked for and the browser will warn.
-pub const UNTRUSTED_NOTE: &str = "Your browser will warn about the localhost certificate: run `openrouter-pkce trust` once (or use --callback-scheme auto).";
 
 /// Resolves `choice` for a listener serving `cert`; `trusted` answers whether the local CA in
 /// a config dir is trusted (only asked when it matters).
 pub fn resolve(
-    choice: SchemeChoice,
+    choice: CallbackScheme,
     cert: &CertSource,
     trusted: impl FnOnce(&Path) -> bool,
 ) -> Resolved {
-    if choice == SchemeChoice::Http {
+    if choice == CallbackScheme::Http {
         return Resolved {
-            scheme: CallbackScheme::Http,
+            scheme: UrlScheme::Http,
             note: None,
         };
     }
@@ -69,16 +66,16 @@ pub fn resolve(
     };
     match (choice, accepted) {
         (_, true) => Resolved {
-            scheme: CallbackScheme::Https,
+            scheme: UrlScheme::Https,
             note: None,
         },
-        (SchemeChoice::Https, false) => Resolved {
-            scheme: CallbackScheme::Https,
-            note: Some(UNTRUSTED_NOTE),
+        (CallbackScheme::Https, false) => Resolved {
+            scheme: UrlScheme::Https,
+            note: Some(SchemeNote::HttpsUntrusted),
         },
         (_, false) => Resolved {
-            scheme: CallbackScheme::Http,
-            note: Some(HTTP_NOTE),
+            scheme: UrlScheme::Http,
+            note: Some(SchemeNote::HttpUntrusted),
         },
     }
 }
@@ -121,40 +118,40 @@ mod tests {
         let yes = |_: &Path| true;
         let no = |_: &Path| false;
         assert_eq!(
-            resolve(SchemeChoice::Auto, &local(), yes).scheme,
-            CallbackScheme::Https
+            resolve(CallbackScheme::Auto, &local(), yes).scheme,
+            UrlScheme::Https
         );
         assert_eq!(
-            resolve(SchemeChoice::Auto, &local(), no),
+            resolve(CallbackScheme::Auto, &local(), no),
             Resolved {
-                scheme: CallbackScheme::Http,
-                note: Some(HTTP_NOTE)
+                scheme: UrlScheme::Http,
+                note: Some(SchemeNote::HttpUntrusted)
             }
         );
         assert_eq!(
-            resolve(SchemeChoice::Https, &local(), no),
+            resolve(CallbackScheme::Https, &local(), no),
             Resolved {
-                scheme: CallbackScheme::Https,
-                note: Some(UNTRUSTED_NOTE)
+                scheme: UrlScheme::Https,
+                note: Some(SchemeNote::HttpsUntrusted)
             }
         );
         assert_eq!(
-            resolve(SchemeChoice::Http, &local(), |_: &Path| -> bool {
+            resolve(CallbackScheme::Http, &local(), |_: &Path| -> bool {
                 panic!("not asked")
             })
             .scheme,
-            CallbackScheme::Http
+            UrlScheme::Http
         );
         let files = CertSource::Files {
             cert: "c".into(),
             key: "k".into(),
         };
         assert_eq!(
-            resolve(SchemeChoice::Auto, &files, |_: &Path| -> bool {
+            resolve(CallbackScheme::Auto, &files, |_: &Path| -> bool {
                 panic!("not asked")
             }),
             Resolved {
-                scheme: CallbackScheme::Https,
+                scheme: UrlScheme::Https,
                 note: None
             }
         );

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::keys::Profile;
-use crate::secret::ApiKey;
+use crate::secret::KeySecret;
 
 /// The key file of `profile` in the profiles directory `dir`.
 pub(super) fn path(dir: &Path, profile: &Profile) -> PathBuf {
@@ -12,17 +12,17 @@ pub(super) fn path(dir: &Path, profile: &Profile) -> PathBuf {
 }
 
 /// Writes the key; returns the file.
-pub(super) fn store(dir: &Path, profile: &Profile, key: &ApiKey) -> Result<PathBuf> {
+pub(super) fn store(dir: &Path, profile: &Profile, key: &KeySecret) -> Result<PathBuf> {
     let path = path(dir, profile);
     crate::sys::files::write_private_atomic(&path, format!("{}\n", key.secret()).as_bytes())?;
     Ok(path)
 }
 
 /// Reads the key, `None` when the file is gone.
-pub(super) fn load(path: &Path) -> Result<Option<ApiKey>> {
+pub(super) fn load(path: &Path) -> Result<Option<KeySecret>> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
-            Ok(Some(ApiKey::new(text.trim()))).map(|k| k.filter(|k| !k.secret().is_empty()))
+            Ok(Some(KeySecret::new(text.trim()))).map(|k| k.filter(|k| !k.secret().is_empty()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::internal(format!("reading {}", path.display()), e)),

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::keys::Profile;
-use crate::secret::ApiKey;
+use crate::secret::KeySecret;
 
 /// What the person is told the key is in.
 pub const NAME: &str = "system keyring";
@@ -82,14 +82,14 @@ fn describe(e: &keyring::Error) -> String {
 }
 
 /// Saves the key in the keyring.
-pub(super) fn store(profile: &Profile, key: &ApiKey) -> Result<(), Failure> {
+pub(super) fn store(profile: &Profile, key: &KeySecret) -> Result<(), Failure> {
     let user = profile.name().to_owned();
     let secret = key.secret().to_owned();
     with_deadline(move || keyring::Entry::new(SERVICE, &user)?.set_password(&secret))
 }
 
 /// Reads the key from the keyring.
-pub(super) fn load(profile: &Profile) -> Result<ApiKey, LoadError> {
+pub(super) fn load(profile: &Profile) -> Result<KeySecret, LoadError> {
     let user = profile.name().to_owned();
     let found = with_deadline(
         move || match keyring::Entry::new(SERVICE, &user)?.get_password() {
@@ -99,7 +99,7 @@ pub(super) fn load(profile: &Profile) -> Result<ApiKey, LoadError> {
         },
     );
     match found {
-        Ok(Some(secret)) => Ok(ApiKey::new(secret)),
+        Ok(Some(secret)) => Ok(KeySecret::new(secret)),
         Ok(None) => Err(LoadError::Missing),
         Err(failure) => Err(LoadError::Unavailable(failure.reason)),
     }

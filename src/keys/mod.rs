@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::secret::ApiKey;
+use crate::secret::KeySecret;
 
 /// The profile used when none is named.
 pub const DEFAULT_PROFILE: &str = "default";
@@ -190,7 +190,7 @@ fn meta_path(dir: &Path, profile: &Profile) -> PathBuf {
 /// in the other place by an earlier save is removed. Blocking (keyring, files).
 pub fn save(
     profile: &Profile,
-    key: &ApiKey,
+    key: &KeySecret,
     user_id: Option<String>,
     openrouter_url: &Url,
 ) -> Result<SaveReport> {
@@ -255,7 +255,7 @@ pub fn saved(profile: &Profile) -> Result<Option<Saved>> {
 
 /// The key of `profile` and its metadata; [`Error::NotLoggedIn`] when nothing is saved.
 /// Blocking.
-pub fn load(profile: &Profile) -> Result<(ApiKey, Saved)> {
+pub fn load(profile: &Profile) -> Result<(KeySecret, Saved)> {
     let not_logged_in = || Error::NotLoggedIn {
         profile: profile.name().to_owned(),
     };

@@ -1,7 +1,8 @@
 //! Talking to OpenRouter: the authorize URL, the code bundle, the key exchange and create-code;
 //! and [`standin`], the offline OpenRouter that tests and app developers run against.
 
-pub mod standin;
+#[cfg(feature = "stand-in")]
+pub mod stand_in;
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::input::UsageLimitType;
 use crate::pkce::ChallengeMethod;
-use crate::secret::{ApiKey, AuthCode, CodeVerifier, State};
+use crate::secret::{AuthCode, CodeVerifier, KeySecret, State};
 
 /// Attempts per request when the failure cannot have consumed the single-use code.
 const MAX_ATTEMPTS: u32 = 4;
@@ -220,7 +221,7 @@ impl CodeBundle {
 pub struct KeyResponse {
     /// The new API key.
     #[serde(serialize_with = "crate::secret::expose")]
-    pub key: ApiKey,
+    pub key: KeySecret,
     /// The OpenRouter user the key belongs to, when OpenRouter says.
     #[serde(default)]
     pub user_id: Option<String>,
@@ -361,19 +362,26 @@ pub struct AppAttribution {
     pub url: Option<String>,
 }
 
-static ATTRIBUTION: std::sync::OnceLock<AppAttribution> = std::sync::OnceLock::new();
-
-/// Sets the app attribution every OpenRouter client of this process sends (once, at start).
-pub fn set_attribution(app: AppAttribution) {
-    let _ = ATTRIBUTION.set(app);
+impl AppAttribution {
+    /// An app's name and URL, checked as the CLI's `--app-name`/`--app-url` are.
+    pub fn checked(name: Option<&str>, url: Option<&str>) -> Result<Self> {
+        Ok(Self {
+            name: name
+                .map(crate::input::parse_app_name)
+                .transpose()
+                .map_err(|e| e.named("app_name"))?,
+            url: url
+                .map(crate::input::parse_app_url)
+                .transpose()
+                .map_err(|e| e.named("app_url"))?
+                .map(String::from),
+        })
+    }
 }
 
-/// The attribution headers, built from what [`set_attribution`] was given.
-fn attribution_headers() -> reqwest::header::HeaderMap {
+/// The attribution headers for `app`.
+fn attribution_headers(app: &AppAttribution) -> reqwest::header::HeaderMap {
     let mut headers = reqwest::header::HeaderMap::new();
-    let Some(app) = ATTRIBUTION.get() else {
-        return headers;
-    };
     // The values were checked when parsed (printable, bounded), so they are header values.
     if let Some(name) = app.name.as_deref().and_then(|n| n.parse().ok()) {
         headers.insert("X-OpenRouter-Title", name);
@@ -394,11 +402,11 @@ pub struct OpenRouterClient {
 
 impl OpenRouterClient {
     /// A client for `base`, which must already be validated by `config::parse_openrouter_url`.
-    pub fn new(base: Url) -> Result<Self> {
+    pub fn new(base: Url, app: &AppAttribution) -> Result<Self> {
         // Blocking (reads the TLS roots): callers build it off the async threads.
         let http = crate::sys::http::client_builder(&[])?
             .timeout(Duration::from_secs(30))
-            .default_headers(attribution_headers())
+            .default_headers(attribution_headers(app))
             .build()
             .map_err(|e| Error::internal("building the HTTP client", e))?;
         Ok(Self { http, base })
@@ -437,7 +445,7 @@ impl OpenRouterClient {
 
     /// `GET /api/v1/key` with `key` as bearer: the key's label, limit and usage. A 401 (a
     /// revoked or unknown key) says so.
-    pub async fn current_key(&self, key: &ApiKey) -> Result<KeyInfo> {
+    pub async fn current_key(&self, key: &KeySecret) -> Result<KeyInfo> {
         let url = self
             .base
             .join("api/v1/key")
@@ -530,7 +538,7 @@ impl OpenRouterClient {
             });
         };
         Ok(KeyResponse {
-            key: ApiKey::new(key),
+            key: KeySecret::new(key),
             user_id: reply
                 .get("user_id")
                 .and_then(serde_json::Value::as_str)
@@ -542,7 +550,7 @@ impl OpenRouterClient {
     pub async fn create_code(
         &self,
         request: &CreateAuthKeysCodeRequest,
-        management_key: &ApiKey,
+        management_key: &KeySecret,
     ) -> Result<CreatedCode> {
         let body = serde_json::to_value(request)
             .map_err(|e| Error::internal("encoding the create-code request", e))?;
@@ -585,7 +593,7 @@ impl OpenRouterClient {
         &self,
         path: &str,
         body: &serde_json::Value,
-        bearer: Option<&ApiKey>,
+        bearer: Option<&KeySecret>,
         secrets: &[&str],
         retry: Retry,
     ) -> Result<(u16, String)> {
@@ -652,8 +660,9 @@ impl OpenRouterClient {
     }
 }
 
-/// A client that follows redirects like a browser and trusts the local CA at `ca_cert`
-/// (for `demo`, where it stands in for the person's browser).
+/// A client that follows redirects like a browser and trusts exactly the local CA at
+/// `ca_cert` (for `demo` and a stand-in's tests, where it stands in for the person's browser
+/// and only ever talks to loopback: it needs no system roots).
 pub fn browser_like_client(ca_cert: Option<&std::path::Path>) -> Result<reqwest::Client> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
@@ -663,7 +672,7 @@ pub fn browser_like_client(ca_cert: Option<&std::path::Path>) -> Result<reqwest:
             .map_err(|e| Error::internal(format!("reading {}", path.display()), e))?,
         None => Vec::new(),
     };
-    crate::sys::http::client_builder(&extra)?
+    crate::sys::http::loopback_client_builder(&extra)?
         .redirect(reqwest::redirect::Policy::limited(5))
         .timeout(Duration::from_secs(30))
         .build()
@@ -1020,7 +1029,7 @@ mod tests {
     #[test]
     fn key_response_json_has_key_and_user_id() {
         let r = KeyResponse {
-            key: ApiKey::new("sk-1"),
+            key: KeySecret::new("sk-1"),
             user_id: Some("u1".into()),
         };
         assert_eq!(

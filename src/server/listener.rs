@@ -177,16 +177,16 @@ pub async fn bind_one(addr: SocketAddr) -> Result<TcpListener> {
 }
 
 /// The "in use" error, naming the holder; listing the sockets blocks, so it runs off the runtime.
+/// Only the command-line program looks (the `listeners` crate is its own dependency).
 async fn port_in_use(addr: SocketAddr) -> Error {
+    #[cfg(feature = "cli")]
     let holder = tokio::task::spawn_blocking(move || crate::sys::port_holder::find(addr))
         .await
         .ok()
         .flatten();
-    Error::PortInUse {
-        addr,
-        holder,
-        advice: "stop that process or choose another --port",
-    }
+    #[cfg(not(feature = "cli"))]
+    let holder = None;
+    Error::PortInUse { addr, holder }
 }
 
 /// The live connections, oldest first, each with whether it is inside a request.

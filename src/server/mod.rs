@@ -1,7 +1,6 @@
 //! The loopback HTTP(S) side that browsers talk to: the listener, the callback routes, the
 //! Host guard and the pages.
 
-pub mod callback;
 pub mod guard;
 pub mod listener;
 pub mod pages;

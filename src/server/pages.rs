@@ -1,5 +1,6 @@
 //! The browser pages (static/, embedded in the binary) and the headers they are sent with.
 
+pub use crate::sys::text::escape_html;
 use std::sync::OnceLock;
 
 use axum::body::Bytes;
@@ -222,22 +223,6 @@ fn with_page_headers(response: impl IntoResponse) -> Response {
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
-}
-
-/// Escapes text for an HTML text node or attribute.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

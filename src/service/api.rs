@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::error::ErrorKind;
-use crate::flow::scheme::SchemeChoice;
+use crate::flow::scheme::CallbackScheme;
 use crate::flow::{CallbackHost, FlowResult, Stage};
 
 /// Largest control-API request body.
@@ -41,7 +41,7 @@ pub struct CreateFlowRequest {
     pub expires_at: Option<String>,
     /// The callback URL's scheme, or `auto` (default: the service's `--callback-scheme`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub callback_scheme: Option<SchemeChoice>,
+    pub callback_scheme: Option<CallbackScheme>,
     /// The callback URL's host name (default: the service's `--callback-host`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_host: Option<CallbackHost>,
@@ -183,7 +183,7 @@ mod tests {
             now(),
         )
         .unwrap();
-        assert_eq!(r.callback_scheme, Some(SchemeChoice::Http));
+        assert_eq!(r.callback_scheme, Some(CallbackScheme::Http));
         assert_eq!(r.callback_host, Some(CallbackHost::Ipv4Loopback));
     }
 

@@ -14,15 +14,16 @@ use url::Url;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::flow::driver::FlowHost;
-use crate::flow::scheme::SchemeChoice;
+use crate::flow::progress::Progress;
+use crate::flow::scheme::CallbackScheme;
 use crate::flow::{
-    CallbackBase, CallbackHost, CallbackScheme, FlowResult, FlowSpec, Stage, StartedFlow,
+    CallbackBase, CallbackHost, FlowResult, FlowSpec, Stage, StartedFlow, UrlScheme,
 };
 use crate::pkce::ChallengeMethod;
+use crate::report::{Reporter, say};
 use crate::service::api::{
     CreateFlowRequest, CreatedFlow, ErrorDoc, ErrorReply, FlowState, FlowStatusDoc,
 };
-use crate::ui::progress::Progress;
 
 /// How long the probe may take. The socket is the service's alone, so a flood on the TCP port
 /// cannot delay it; only a stopped or wedged service takes this long.
@@ -66,19 +67,27 @@ pub struct ServiceClient {
     port: u16,
     openrouter: Url,
     /// The scheme to ask for (`auto`: the service decides, with its own certificate).
-    scheme: SchemeChoice,
+    scheme: CallbackScheme,
+    /// Where the client's own lines go (which service, a scheme note).
+    reporter: Arc<dyn Reporter>,
 }
 
 impl ServiceClient {
     /// Looks for a service on `port` that runs logins against `openrouter`, through its control
     /// socket. No socket (the common case) costs one failed `lstat`; nothing touches the network.
-    pub async fn probe(port: u16, openrouter: &Url, deadline: Instant) -> Result<Probe> {
+    pub async fn probe(
+        port: u16,
+        openrouter: &Url,
+        deadline: Instant,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Probe> {
         let socket = super::socket::socket_path(port)?;
         let client = Self {
             socket,
             port,
             openrouter: openrouter.clone(),
-            scheme: SchemeChoice::Auto,
+            scheme: CallbackScheme::Auto,
+            reporter,
         };
         client.probe_socket(deadline).await
     }
@@ -92,14 +101,17 @@ impl ServiceClient {
             Ok(None) => return Ok(Probe::Absent),
             Ok(Some(_)) => {}
             Err(problem) => {
-                say!("Not using the openrouter-pkce service: {problem}.");
+                say!(
+                    self.reporter,
+                    "Not using the openrouter-pkce service: {problem}."
+                );
                 return Ok(Probe::Absent);
             }
         }
         let until = deadline.min(Instant::now() + PROBE_TIMEOUT);
         let health = super::socket::request(
             &self.socket,
-            hyper::Method::GET,
+            reqwest::Method::GET,
             "/healthz",
             None,
             until,
@@ -133,7 +145,7 @@ impl ServiceClient {
     /// Sends one request over the control socket, bounded by `until`; reads a bounded reply.
     async fn send(
         &self,
-        method: hyper::Method,
+        method: reqwest::Method,
         uri: &str,
         body: Option<Vec<u8>>,
         until: Instant,
@@ -184,7 +196,10 @@ impl ServiceClient {
                     error.message
                 ),
             ),
-            ErrorKind::Unauthorized => Error::ServiceUnavailable {
+            // Kept as its own kind (exit 9 like any unavailable service), so a caller can
+            // tell "refused our credentials" from "not answering".
+            ErrorKind::Unauthorized => Error::Remote {
+                kind: ErrorKind::Unauthorized,
                 message: format!(
                     "the openrouter-pkce service on port {port} did not accept us: {}",
                     error.message
@@ -204,7 +219,7 @@ impl ServiceClient {
     }
 
     /// The same client asking for `scheme` (the login's `--callback-scheme`).
-    pub fn with_scheme(self, scheme: SchemeChoice) -> Self {
+    pub fn with_scheme(self, scheme: CallbackScheme) -> Self {
         Self { scheme, ..self }
     }
 
@@ -216,7 +231,7 @@ impl ServiceClient {
         url: &Url,
         openrouter: &Url,
         port: u16,
-        scheme: SchemeChoice,
+        scheme: CallbackScheme,
     ) -> Result<CallbackBase> {
         let auth_path = openrouter.join("auth").map(|u| u.path().to_owned());
         let same_origin =
@@ -230,9 +245,9 @@ impl ServiceClient {
         let comes_back = callback.as_ref().and_then(|cb| {
             let scheme_ok = matches!(
                 (scheme, cb.scheme()),
-                (SchemeChoice::Auto, "http" | "https")
-                    | (SchemeChoice::Https, "https")
-                    | (SchemeChoice::Http, "http")
+                (CallbackScheme::Auto, "http" | "https")
+                    | (CallbackScheme::Https, "https")
+                    | (CallbackScheme::Http, "http")
             );
             let host = match cb.host_str() {
                 Some("localhost") => Some(CallbackHost::Localhost),
@@ -244,9 +259,9 @@ impl ServiceClient {
                 .and(host)
                 .map(|host| CallbackBase {
                     scheme: if cb.scheme() == "https" {
-                        CallbackScheme::Https
+                        UrlScheme::Https
                     } else {
-                        CallbackScheme::Http
+                        UrlScheme::Http
                     },
                     host,
                     port,
@@ -260,10 +275,10 @@ impl ServiceClient {
                 message: format!(
                     "the process on port {port} sent a login URL that is not {openrouter}auth with an S256 challenge coming back to localhost:{port}{}; is it the openrouter-pkce service?",
                     match scheme {
-                        SchemeChoice::Auto => String::new(),
+                        CallbackScheme::Auto => String::new(),
                         other => format!(
                             " over {}",
-                            if other == SchemeChoice::Https {
+                            if other == CallbackScheme::Https {
                                 "https"
                             } else {
                                 "http"
@@ -281,7 +296,7 @@ impl FlowHost for ServiceClient {
         let request = CreateFlowRequest {
             exchange: spec.exchange,
             // `auto`: whatever the service's own --callback-scheme says.
-            callback_scheme: (self.scheme != SchemeChoice::Auto).then_some(self.scheme),
+            callback_scheme: (self.scheme != CallbackScheme::Auto).then_some(self.scheme),
             callback_host: Some(spec.host),
             limit: spec.limit,
             openrouter_url: Some(self.openrouter.clone()),
@@ -290,7 +305,7 @@ impl FlowHost for ServiceClient {
         let body = serde_json::to_vec(&request)
             .map_err(|e| Error::internal("encoding the login request", e))?;
         let (status, body) = self
-            .send(hyper::Method::POST, "/v1/flows", Some(body), deadline)
+            .send(reqwest::Method::POST, "/v1/flows", Some(body), deadline)
             .await?;
         let created: CreatedFlow = self.read(status, &body)?;
         let checked = Self::check_authorize_url(
@@ -313,9 +328,14 @@ impl FlowHost for ServiceClient {
             authorize_url: created.authorize_url,
             expires_at: created.expires_at,
         };
-        say!("Using the openrouter-pkce service on port {}.", self.port);
-        if self.scheme == SchemeChoice::Auto && callback.scheme == CallbackScheme::Http {
-            say!("{}", crate::flow::scheme::HTTP_NOTE);
+        say!(
+            self.reporter,
+            "Using the openrouter-pkce service on port {}.",
+            self.port
+        );
+        if self.scheme == CallbackScheme::Auto && callback.scheme == UrlScheme::Http {
+            self.reporter
+                .scheme_note(crate::report::SchemeNote::HttpUntrusted);
         }
         Ok(started)
     }
@@ -353,7 +373,7 @@ impl FlowHost for ServiceClient {
                 wait.as_secs_f64(),
                 stage.as_str()
             );
-            let (status, body) = self.send(hyper::Method::GET, &uri, None, until).await?;
+            let (status, body) = self.send(reqwest::Method::GET, &uri, None, until).await?;
             let doc: FlowStatusDoc = self.read(status, &body)?;
             match doc.status {
                 FlowState::Pending if last => {
@@ -406,7 +426,7 @@ impl ServiceClient {
     async fn delete(&self, id: &str) {
         let uri = format!("/v1/flows/{id}");
         let until = Instant::now() + CANCEL_TIMEOUT;
-        if let Err(e) = self.send(hyper::Method::DELETE, &uri, None, until).await {
+        if let Err(e) = self.send(reqwest::Method::DELETE, &uri, None, until).await {
             tracing::warn!(error = %e, "could not cancel the service's flow");
         }
     }
@@ -424,12 +444,12 @@ mod tests {
             ServiceClient::check_authorize_url(&Url::parse(u).unwrap(), &openrouter, 3000, scheme)
         };
         assert_eq!(
-            check(ok, SchemeChoice::Https).unwrap().scheme,
-            CallbackScheme::Https
+            check(ok, CallbackScheme::Https).unwrap().scheme,
+            UrlScheme::Https
         );
-        assert!(check(ok, SchemeChoice::Auto).is_ok(), "auto takes either");
+        assert!(check(ok, CallbackScheme::Auto).is_ok(), "auto takes either");
         assert!(
-            check(ok, SchemeChoice::Http).is_err(),
+            check(ok, CallbackScheme::Http).is_err(),
             "scheme not the one asked for"
         );
         for bad in [
@@ -441,7 +461,7 @@ mod tests {
             "https://openrouter.ai/auth?callback_url=https%3A%2F%2Flocalhost%3A3000%2Fcallback%2Fn",
             "https://openrouter.ai/auth",
         ] {
-            assert!(check(bad, SchemeChoice::Auto).is_err(), "{bad}");
+            assert!(check(bad, CallbackScheme::Auto).is_err(), "{bad}");
         }
     }
 }

@@ -25,8 +25,8 @@ use tokio::sync::watch;
 
 use crate::error::ErrorKind;
 use crate::flow::engine::{Engine, EngineConfig, FlowStatus, StartRefused};
-use crate::flow::scheme::{SchemeChoice, TrustCache};
-use crate::flow::{CallbackHost, CallbackScheme, FlowSpec, Stage};
+use crate::flow::scheme::{CallbackScheme, TrustCache};
+use crate::flow::{CallbackHost, FlowSpec, Stage, UrlScheme};
 use crate::tls::CertSource;
 use api::{CreateFlowRequest, CreatedFlow, ErrorDoc, ErrorReply, FlowState, FlowStatusDoc};
 
@@ -37,7 +37,7 @@ pub struct ServiceConfig {
     pub engine: EngineConfig,
     /// The callback scheme of flows that do not name one (`auto`: https when the local CA is
     /// trusted, else http).
-    pub scheme: SchemeChoice,
+    pub scheme: CallbackScheme,
     /// The callback host of flows that do not name one.
     pub host: CallbackHost,
     /// The certificate the listener serves, for the `auto` rule.
@@ -53,7 +53,7 @@ impl ServiceConfig {
     pub fn new(openrouter: url::Url, port: u16, cert: CertSource) -> Self {
         Self {
             engine: EngineConfig::new(openrouter, port),
-            scheme: SchemeChoice::Auto,
+            scheme: CallbackScheme::Auto,
             host: CallbackHost::Localhost,
             cert,
             tls_problem: None,
@@ -116,7 +116,7 @@ impl Service {
                 port,
                 crate::server::guard::require_local_host,
             ));
-        crate::server::callback::router(self.inner.engine.callbacks().clone(), port).merge(health)
+        crate::flow::callback::router(self.inner.engine.callbacks().clone(), port).merge(health)
     }
 
     /// The control socket's Router: the `/v1` API and `/healthz`. Who may connect is decided by
@@ -174,7 +174,7 @@ impl Service {
             )
         })?;
         let config = &self.inner.config;
-        if let (CallbackScheme::Https, Some(problem)) = (resolved.scheme, &config.tls_problem) {
+        if let (UrlScheme::Https, Some(problem)) = (resolved.scheme, &config.tls_problem) {
             return Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorKind::Internal,

@@ -25,7 +25,7 @@ impl RedirectFile {
         let (dir, own_dir) = private_place()?;
         let name = format!("login-{}.html", &crate::pkce::new_nonce().secret()[..16]);
         let path = dir.join(name);
-        let href = crate::server::pages::escape_html(url);
+        let href = crate::sys::text::escape_html(url);
         let page = format!(
             "<!doctype html>\n<meta charset=\"utf-8\">\n<meta name=\"referrer\" content=\"no-referrer\">\n\
              <meta http-equiv=\"refresh\" content=\"0;url={href}\">\n<title>Opening OpenRouter</title>\n\

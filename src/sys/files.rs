@@ -21,7 +21,7 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
 pub fn private_dir_problem(dir: &Path) -> Option<String> {
     #[cfg(unix)]
     {
-        crate::service::socket::private_dir_problem(dir)
+        crate::sys::owner::private_dir_problem(dir)
     }
     #[cfg(not(unix))]
     {

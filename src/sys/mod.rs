@@ -4,6 +4,10 @@
 pub mod browser;
 pub mod files;
 pub mod http;
+#[cfg(unix)]
+pub mod owner;
 pub mod paths;
+#[cfg(feature = "cli")]
 pub mod port_holder;
 pub mod signal;
+pub mod text;

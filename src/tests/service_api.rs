@@ -27,7 +27,7 @@ impl std::ops::Deref for TestService {
 }
 
 async fn service() -> TestService {
-    let (url, stand_in) = crate::openrouter::standin::start(0, Default::default())
+    let (url, stand_in) = crate::openrouter::stand_in::start(0, Default::default())
         .await
         .unwrap();
     let untrusted = std::env::temp_dir().join("openrouter-pkce-service-api-no-ca");

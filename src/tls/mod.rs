@@ -9,7 +9,7 @@ pub mod der;
 pub mod trust;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rcgen::{
@@ -35,15 +35,7 @@ const LEAF_VALID_DAYS: i64 = 397;
 const LEAF_RENEW_AFTER: Duration = Duration::from_secs(365 * 24 * 3600);
 const CA_VALID_DAYS: i64 = 3650;
 
-/// ring, handed to every rustls configuration the crate builds. Never installed as the
-/// process-wide default: that choice belongs to the application embedding the library (a
-/// second `install_default` would fail in its code, not ours).
-pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
-    static PROVIDER: OnceLock<Arc<rustls::crypto::CryptoProvider>> = OnceLock::new();
-    PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
-        .clone()
-}
+pub use crate::sys::http::crypto_provider;
 
 /// Where the certificate the listener serves comes from.
 #[derive(Debug, Clone)]
@@ -104,6 +96,18 @@ pub fn load(source: &CertSource) -> Result<LoadedCert> {
     }
 }
 
+/// The certificate `source` names if it is all there already, making nothing: an http login
+/// still serves https on its port (for a person who retypes the address) but writes no key.
+pub fn load_existing(source: &CertSource) -> Result<Option<LoadedCert>> {
+    if let CertSource::Local(dir) = source {
+        let files = [CA_CERT_FILE, CA_KEY_FILE, LEAF_CERT_FILE, LEAF_KEY_FILE];
+        if !files.iter().all(|f| dir.join(f).is_file()) {
+            return Ok(None);
+        }
+    }
+    load(source).map(Some)
+}
+
 /// The rustls config for the local leaf and CA in `dir`.
 fn load_local(dir: &Path) -> Result<Arc<rustls::ServerConfig>> {
     let mut chain = read_local_chain(&dir.join(LEAF_CERT_FILE))?;
@@ -135,13 +139,10 @@ fn read_local_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 
 /// Adds how to start over to an error about the local CA's files.
 fn with_regenerate_hint(dir: &Path, e: Error) -> Error {
-    Error::internal(
-        format!(
-            "the local CA in {} cannot be used ({e}); run `openrouter-pkce trust --regenerate`, or delete that directory",
-            dir.display()
-        ),
-        "unusable local CA",
-    )
+    Error::LocalCa {
+        dir: dir.to_path_buf(),
+        problem: e.to_string(),
+    }
 }
 
 /// Checks that `ca.pem` in `dir` is the project's own CA for `ca-key.pem`: the same subject,

@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::Router;
-use http_body_util::BodyExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
@@ -78,69 +77,42 @@ where
 }
 
 /// One request to the control API at `path`, bounded by `until`: the status and at most
-/// `max_body` of the body.
+/// `max_body` of the body. reqwest speaks HTTP over the socket (Unix) or pipe (Windows); the
+/// checks of who owns it come first ([`locate`]), and the service checks us on its side.
 pub async fn request(
     path: &std::path::Path,
-    method: hyper::Method,
+    method: reqwest::Method,
     uri: &str,
     body: Option<Vec<u8>>,
     until: tokio::time::Instant,
     max_body: usize,
 ) -> std::result::Result<(u16, String), RequestError> {
+    let builder = crate::sys::http::loopback_client_builder(&[])
+        .map_err(|e| RequestError::Other(e.to_string()))?;
+    #[cfg(unix)]
+    let builder = builder.unix_socket(path);
+    #[cfg(windows)]
+    let builder = builder.windows_named_pipe(path.as_os_str());
+    let client = builder
+        .build()
+        .map_err(|e| RequestError::Other(e.to_string()))?;
     let exchange = async {
-        let stream = connect(path).await?;
-        request_over(stream, method, uri, body, max_body).await
+        let mut request = client.request(method, format!("http://localhost{uri}"));
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let response = request.send().await.map_err(RequestError::from_reqwest)?;
+        let status = response.status().as_u16();
+        let text = crate::sys::http::read_bounded(response, max_body)
+            .await
+            .map_err(RequestError::from_reqwest)?;
+        Ok((status, text))
     };
     tokio::time::timeout_at(until, exchange)
         .await
         .unwrap_or(Err(RequestError::TimedOut))
-}
-
-/// One request on a connected control stream: the status and at most `max_body` of the body.
-async fn request_over<S>(
-    stream: S,
-    method: hyper::Method,
-    uri: &str,
-    body: Option<Vec<u8>>,
-    max_body: usize,
-) -> std::result::Result<(u16, String), RequestError>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(RequestError::Http)?;
-    tokio::spawn(conn);
-    let mut request = hyper::Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(hyper::header::HOST, "localhost");
-    if body.is_some() {
-        request = request.header(hyper::header::CONTENT_TYPE, "application/json");
-    }
-    let request = request
-        .body(http_body_util::Full::new(
-            body.map(axum::body::Bytes::from).unwrap_or_default(),
-        ))
-        .map_err(|e| RequestError::Other(e.to_string()))?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(RequestError::Http)?;
-    let status = response.status().as_u16();
-    let mut body = response.into_body();
-    let mut bytes = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(RequestError::Http)?;
-        if let Some(data) = frame.data_ref() {
-            let room = max_body.saturating_sub(bytes.len());
-            bytes.extend_from_slice(&data[..data.len().min(room)]);
-            if bytes.len() >= max_body {
-                break;
-            }
-        }
-    }
-    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// How a request over the control socket failed.
@@ -149,11 +121,29 @@ pub enum RequestError {
     /// Could not connect (refused: the service died; not found: it is gone).
     Connect(std::io::Error),
     /// The HTTP exchange broke off.
-    Http(hyper::Error),
+    Http(reqwest::Error),
     /// No answer before the deadline.
     TimedOut,
     /// Anything else.
     Other(String),
+}
+
+impl RequestError {
+    /// A connect failure keeps its I/O error (refused means the service died); anything
+    /// later is the exchange breaking off.
+    fn from_reqwest(e: reqwest::Error) -> Self {
+        if e.is_connect() {
+            let mut source = std::error::Error::source(&e);
+            while let Some(inner) = source {
+                if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+                    return RequestError::Connect(std::io::Error::new(io.kind(), io.to_string()));
+                }
+                source = inner.source();
+            }
+            return RequestError::Connect(std::io::Error::other(crate::error::root_cause(&e)));
+        }
+        RequestError::Http(e.without_url())
+    }
 }
 
 impl std::fmt::Display for RequestError {

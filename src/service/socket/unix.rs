@@ -6,48 +6,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use axum::Router;
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixListener;
 use tokio::sync::watch;
 
-use super::{DRAIN_TIMEOUT, RequestError, serve_connection, stopped};
+use super::{DRAIN_TIMEOUT, serve_connection, stopped};
 use crate::error::{Error, Result};
+use crate::sys::owner::{euid, private_dir_problem};
 
 /// The bound control socket, ready to serve.
 pub type ControlListener = std::os::unix::net::UnixListener;
-
-/// This process's effective uid.
-pub fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
-}
-
-/// Why `dir` is not a private directory of ours, if it is not.
-pub fn private_dir_problem(dir: &Path) -> Option<String> {
-    let meta = match std::fs::symlink_metadata(dir) {
-        Ok(m) => m,
-        Err(e) => return Some(format!("cannot be read ({e})")),
-    };
-    if meta.file_type().is_symlink() {
-        return Some("is a symbolic link, not a directory".into());
-    }
-    if !meta.is_dir() {
-        return Some("is not a directory".into());
-    }
-    if meta.uid() != euid() {
-        return Some(format!(
-            "belongs to uid {}, not to you (uid {})",
-            meta.uid(),
-            euid()
-        ));
-    }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Some(format!(
-            "is group- or world-accessible (mode {mode:04o}); it must be yours alone (chmod 700)"
-        ));
-    }
-    None
-}
 
 /// What sits at the socket path.
 #[derive(Debug, PartialEq, Eq)]
@@ -250,13 +217,6 @@ mod tests {
         );
         drop(live);
     }
-}
-
-/// Connects to the control socket at `path`.
-pub(super) async fn connect(path: &Path) -> std::result::Result<UnixStream, RequestError> {
-    UnixStream::connect(path)
-        .await
-        .map_err(RequestError::Connect)
 }
 
 /// What the CLI found at the socket path.

@@ -129,18 +129,3 @@ pub async fn serve(listener: ControlListener, router: Router, mut shutdown: watc
     })
     .await;
 }
-
-/// Connects to the control pipe at `path`, waiting while every instance is busy.
-pub(super) async fn connect(
-    path: &Path,
-) -> std::result::Result<tokio::net::windows::named_pipe::NamedPipeClient, RequestError> {
-    loop {
-        match ClientOptions::new().open(path) {
-            Ok(client) => return Ok(client),
-            Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY) => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => return Err(RequestError::Connect(e)),
-        }
-    }
-}

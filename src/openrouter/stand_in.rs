@@ -29,7 +29,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::pkce;
-use crate::secret::ApiKey;
+use crate::secret::KeySecret;
 use crate::server::pages::escape_html;
 
 /// The management key the stand-in accepts unless told otherwise.
@@ -51,7 +51,7 @@ pub struct StandInOptions {
     /// How long each exchange takes before it answers (a slow OpenRouter).
     pub exchange_delay: std::time::Duration,
     /// The bearer create-code accepts.
-    pub management_key: ApiKey,
+    pub management_key: KeySecret,
     /// Send `state` back on the redirect (OpenRouter does not document doing so).
     pub echo_state: bool,
 }
@@ -63,7 +63,7 @@ impl Default for StandInOptions {
             fail_exchanges: 0,
             fail_status: 503,
             exchange_delay: std::time::Duration::ZERO,
-            management_key: ApiKey::new(DEFAULT_MANAGEMENT_KEY),
+            management_key: KeySecret::new(DEFAULT_MANAGEMENT_KEY),
             echo_state: false,
         }
     }

@@ -71,9 +71,44 @@ impl Event {
     }
 }
 
+/// `event` as one line of JSON with its newline. serde_json leaves U+2028, U+2029 and U+0085
+/// raw, and a reader that splits lines on them (Python's `splitlines`, JavaScript's line
+/// terminators) would cut the event in two: they are written as `\u` escapes, which every
+/// JSON reader decodes to the same text.
+pub fn to_json_line(event: &Event) -> serde_json::Result<String> {
+    let json = serde_json::to_string(event)?;
+    let mut line = String::with_capacity(json.len() + 1);
+    for c in json.chars() {
+        match c {
+            '\u{2028}' => line.push_str("\\u2028"),
+            '\u{2029}' => line.push_str("\\u2029"),
+            '\u{85}' => line.push_str("\\u0085"),
+            c => line.push(c),
+        }
+    }
+    line.push('\n');
+    Ok(line)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_lines_survive_any_line_splitter() {
+        let event = Event::Notice {
+            message: "a\u{2028}b\u{2029}c\u{85}d\u{2027}".into(),
+        };
+        let line = to_json_line(&event).unwrap();
+        assert!(line.ends_with('\n'));
+        let body = line.trim_end_matches('\n');
+        assert!(
+            !body.contains(['\n', '\r', '\u{2028}', '\u{2029}', '\u{85}']),
+            "{line:?}"
+        );
+        let back: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(back["message"], "a\u{2028}b\u{2029}c\u{85}d\u{2027}");
+    }
 
     #[test]
     fn events_are_tagged_objects() {

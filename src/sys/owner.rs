@@ -1,0 +1,39 @@
+//! Unix: who owns a file or directory, and whether a directory is this user's alone (the
+//! checks ssh makes of its own files).
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+/// This process's effective uid.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Why `dir` is not a private directory of ours, if it is not.
+pub fn private_dir_problem(dir: &Path) -> Option<String> {
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("cannot be read ({e})")),
+    };
+    if meta.file_type().is_symlink() {
+        return Some("is a symbolic link, not a directory".into());
+    }
+    if !meta.is_dir() {
+        return Some("is not a directory".into());
+    }
+    if meta.uid() != euid() {
+        return Some(format!(
+            "belongs to uid {}, not to you (uid {})",
+            meta.uid(),
+            euid()
+        ));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Some(format!(
+            "is group- or world-accessible (mode {mode:04o}); it must be yours alone (chmod 700)"
+        ));
+    }
+    None
+}
