@@ -78,5 +78,6 @@ pub mod fuzzing {
     pub use crate::tls::der::not_after;
 }
 
-#[cfg(test)]
+// They drive the service, which only the command line has.
+#[cfg(all(test, feature = "cli"))]
 mod tests;

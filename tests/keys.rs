@@ -317,13 +317,21 @@ fn saved_keys_only_live_in_a_private_directory() {
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
     let dir = profiles_dir(&env);
     std::fs::create_dir_all(&dir).unwrap();
+    set_mode(dir.parent().unwrap(), 0o700);
     set_mode(&dir, 0o777);
+    // Open to others before we ever used it: refused before any browser opens, and left as
+    // it is (never quietly repaired: something may already be planted in it).
+    let mut cmd = env.with_browser("login", &stand_in.url);
+    cmd.arg("--save");
+    let (status, stdout, stderr) = run(cmd);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot be trusted"), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(issued_keys(&stand_in).is_empty(), "a key was minted anyway");
+    assert_eq!(mode_of(&dir), 0o777, "the open directory was repaired");
+    std::fs::remove_dir(&dir).unwrap();
     login_saving(&env, &stand_in, &[]);
-    assert_eq!(
-        mode_of(&dir),
-        0o700,
-        "the open directory was used as it was"
-    );
+    assert_eq!(mode_of(&dir), 0o700);
     // Opened up afterwards (someone could have swapped the metadata): not trusted.
     set_mode(&dir, 0o770);
     let (code, stdout, stderr) = command(&env, &["key", "--profile", "stand-in"]);
@@ -374,7 +382,10 @@ fn metadata_cannot_redirect_the_key_and_a_broken_one_is_cleared() {
     std::fs::write(&meta_path, "garbage").unwrap();
     let (code, _, stderr) = command(&env, &["key", "--profile", "stand-in"]);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("logout --profile stand-in"), "{stderr}");
+    assert!(
+        stderr.contains("remove the profile stand-in (logout)"),
+        "{stderr}"
+    );
     let (code, stdout, stderr) = command(&env, &["logout", "--profile", "stand-in"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(json(&stdout)["removed"], true);
@@ -459,4 +470,72 @@ fn a_hostile_user_id_is_shown_harmlessly() {
     assert!(!stderr.contains("PWNED"), "{stderr}");
     let line = stderr.lines().find(|l| l.contains("Logged in as")).unwrap();
     assert!(line.chars().count() < 200, "{line}");
+}
+
+/// The key store trusts nothing planted (Unix: modes and owners): a directory that was open
+/// to others is refused, never quietly made private again; metadata another user owns is
+/// never read; and the OpenRouter URL in the metadata obeys `--openrouter-url`'s rule on every
+/// read, so nothing is sent to where a planted file points.
+#[cfg(unix)]
+#[test]
+fn the_key_store_trusts_nothing_planted() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    login_saving(&env, &stand_in, &[]);
+    let data = env.home().join(".local/share/openrouter-pkce");
+    let profiles = data.join("profiles");
+    let meta = profiles.join("stand-in.json");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let chmod = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+
+    // A mistaken chmod: saving under another profile is refused, and nothing is repaired.
+    chmod(&profiles, 0o777);
+    let mut cmd = env.with_browser("login", &stand_in.url);
+    cmd.args(["--save", "--profile", "other"]);
+    let (status, stdout, stderr) = run(cmd);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&profiles.display().to_string()), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(mode(&profiles), 0o777, "the directory was quietly repaired");
+    let (code, _, stderr) = command(&env, &["status", "--profile", "stand-in"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    chmod(&profiles, 0o700);
+
+    // Metadata that belongs to another user is not read (giving a file away takes root).
+    // SAFETY: geteuid has no preconditions.
+    if require(
+        "root, to give a file to another user",
+        unsafe { libc::geteuid() } == 0,
+    ) {
+        let nobody = 65534;
+        std::os::unix::fs::chown(&meta, Some(nobody), Some(nobody)).unwrap();
+        let (code, _, stderr) = command(&env, &["status", "--profile", "stand-in"]);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains("not trusting"), "{stderr}");
+        assert!(stderr.contains("belongs to uid 65534"), "{stderr}");
+        std::os::unix::fs::chown(&meta, Some(0), Some(0)).unwrap();
+    }
+
+    // A URL the --openrouter-url rule refuses: exit 2 naming the file, nothing sent.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta).unwrap()).unwrap();
+    doc["openrouter_url"] = "http://example.invalid/".into();
+    std::fs::write(&meta, doc.to_string()).unwrap();
+    chmod(&meta, 0o600);
+    for args in [
+        ["status", "--profile", "stand-in"],
+        ["key", "--profile", "stand-in"],
+    ] {
+        let (code, stdout, stderr) = command(&env, &args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(&meta.display().to_string()), "{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+    }
+    // logout still clears it (it sends nothing).
+    let (code, _, stderr) = command(&env, &["logout", "--profile", "stand-in"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!meta.exists());
 }

@@ -439,16 +439,26 @@ async fn create_code_at_the_stand_in_follows_the_documented_rules() {
     let (status, _, reply) =
         call(&app, post("/api/v1/auth/keys", None, json!({"code": code}))).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
-    // No extra rules the document does not have: a negative limit and a past expiry are the
-    // client's checks (see the README's list of assumptions).
-    let (status, _, reply) = call(
-        &app,
-        post("/api/v1/auth/keys/code", Some(&format!("Bearer {mgmt}")), json!({
-            "callback_url": "http://127.0.0.1:9/cb", "limit": -1, "expires_at": "2000-01-01T00:00:00Z"
-        })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{reply}");
+    // A negative limit and a past expiry are refused (400 naming the field), as the client
+    // refuses them before sending: an app's tests meet the refusal, not a stand-in leniency.
+    for (body, field) in [
+        (
+            json!({"callback_url": "http://127.0.0.1:9/cb", "limit": -1}),
+            "limit",
+        ),
+        (
+            json!({"callback_url": "http://127.0.0.1:9/cb", "expires_at": "2000-01-01T00:00:00Z"}),
+            "expires_at",
+        ),
+    ] {
+        let (status, _, reply) = create_code_at(&app, &format!("Bearer {mgmt}"), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+        assert_valid("error", &reply);
+        assert!(
+            reply["error"]["message"].as_str().unwrap().contains(field),
+            "{reply}"
+        );
+    }
     // The callback_url rule: https, or localhost/127.0.0.1 on any port; not [::1] or 127.0.0.2.
     for bad in [
         "http://[::1]:3000/cb",
@@ -815,4 +825,50 @@ fn a_minted_key_is_read_whatever_else_the_reply_holds() {
         !stderr.contains(&hidden[..20]),
         "a key was quoted: {stderr}"
     );
+}
+
+/// The management key is a key: `GET /api/v1/key` answers for it with `is_management_key`.
+#[tokio::test]
+async fn the_management_key_is_known_to_the_key_endpoint() {
+    let app = approving(false).await;
+    let req = Request::get("/api/v1/key")
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", InProcess::MANAGEMENT_KEY),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, reply) = call(&app, req).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_valid("key.200", &reply);
+    assert_eq!(reply["data"]["is_management_key"], true, "{reply}");
+}
+
+/// Create-code fails on demand (any 4xx/5xx, then success), and the exchange can send a null
+/// `user_id`, which the schema allows: what an app's retries and parsing must meet.
+#[tokio::test]
+async fn create_code_fails_on_demand_and_user_id_can_be_null() {
+    assert!(InProcess::builder().fail_create_codes(1, 302).is_err());
+    for status in [409, 500] {
+        let app = InProcess::builder()
+            .fail_create_codes(1, status)
+            .unwrap()
+            .null_user_id(true)
+            .start()
+            .await
+            .unwrap();
+        let bearer = format!("Bearer {}", InProcess::MANAGEMENT_KEY);
+        let body = json!({"callback_url": "https://myapp.example/cb"});
+        let (first, _, reply) = create_code_at(&app, &bearer, body.clone()).await;
+        assert_eq!(first.as_u16(), status, "{reply}");
+        assert_valid("error", &reply);
+        let (second, _, reply) = create_code_at(&app, &bearer, body).await;
+        assert_eq!(second, StatusCode::OK, "{reply}");
+        let code = reply["data"]["id"].as_str().unwrap();
+        let (ok, _, reply) =
+            call(&app, post("/api/v1/auth/keys", None, json!({"code": code}))).await;
+        assert_eq!(ok, StatusCode::OK, "{reply}");
+        assert_valid("exchange.200", &reply);
+        assert!(reply["user_id"].is_null(), "{reply}");
+    }
 }

@@ -68,3 +68,24 @@ fn a_huge_reply_is_read_only_so_far_and_quoted_briefly() {
         stderr.len()
     );
 }
+
+/// A 200 whose `key` could not be a key (escape sequences, a newline, spaces, too long) is a
+/// reply we could not read: nothing printed or saved, and the would-be key not echoed raw.
+#[test]
+fn an_implausible_key_is_unreadable_and_never_printed() {
+    let env = TestEnv::new();
+    for key in [
+        "sk-or-v1-\u{1b}[2Jabc\ndef".to_owned(),
+        "sk-or-v1-has spaces in it".to_owned(),
+        format!("sk-or-v1-{}", "a".repeat(600)),
+    ] {
+        let body = serde_json::json!({"key": key, "user_id": "u"}).to_string();
+        let (url, _rt) = fake_openrouter(body);
+        let (code, stdout, stderr) = exchange(&env, &url);
+        assert_eq!(code, Some(6), "{key:?}: {stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert!(stderr.contains("a reply we could not read"), "{stderr}");
+        assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+        assert!(!stderr.contains(&key), "{stderr}");
+    }
+}

@@ -331,3 +331,43 @@ fn regenerate_refuses_a_shared_directory_before_removing_anything() {
     assert_eq!(std::fs::read(env.ca_cert()).unwrap(), before);
     assert!(env.config_dir().join("ca-key.pem").exists());
 }
+
+/// After the CA files are replaced by hand (a backup restored, the directory deleted), the
+/// CA trusted earlier is still in the stores: `--status` names it beside the current one, and
+/// `--uninstall` removes it too.
+#[test]
+fn status_and_uninstall_know_every_ca_of_ours_not_only_the_current_one() {
+    if !require(
+        "certutil (libnss3-tools) is not installed",
+        certutil_found(),
+    ) {
+        return;
+    }
+    let env = TestEnv::new();
+    let first = trust(&env, &["--user-only"]);
+    let first_name = first["name"].as_str().unwrap().to_owned();
+    // Replaced behind trust's back: a new CA, never trusted.
+    std::fs::remove_dir_all(env.config_dir()).unwrap();
+    make_local_ca(&env);
+    let status = trust(&env, &["--status", "--user-only"]);
+    assert_ne!(status["name"], first_name.as_str(), "{status}");
+    assert_eq!(
+        status["trusted_in"].as_array().unwrap().len(),
+        0,
+        "{status}"
+    );
+    let earlier = status["earlier"].as_array().unwrap();
+    assert!(
+        earlier
+            .iter()
+            .any(|e| e.as_str().unwrap().starts_with(&first_name)),
+        "{status}"
+    );
+    trust(&env, &["--uninstall", "--user-only"]);
+    assert!(
+        nss_list(&env, &first_name).is_none(),
+        "the earlier CA is still trusted"
+    );
+    let after = trust(&env, &["--status", "--user-only"]);
+    assert_eq!(after["earlier"].as_array().unwrap().len(), 0, "{after}");
+}

@@ -118,6 +118,30 @@ impl StandInBuilder {
         Ok(self)
     }
 
+    /// Answers the first `count` valid create-code requests with HTTP `status` (any 4xx or
+    /// 5xx: a 409 or a 500, then success, is what an app's retry meets).
+    ///
+    /// # Errors
+    /// [`Error::BadInput`] when `status` is not a 4xx or 5xx.
+    pub fn fail_create_codes(mut self, count: u32, status: u16) -> Result<Self> {
+        if !(400..=599).contains(&status) {
+            return Err(Error::bad_input(
+                "fail_create_codes status",
+                "a 4xx or 5xx HTTP status",
+            ));
+        }
+        self.options.fail_create_codes = count;
+        self.options.fail_create_status = status;
+        Ok(self)
+    }
+
+    /// Sends the exchange's `user_id` as `null`, as OpenRouter's schema allows (required but
+    /// nullable): an app must cope with a key whose user is not named.
+    pub fn null_user_id(mut self, null: bool) -> Self {
+        self.options.null_user_id = null;
+        self
+    }
+
     /// Sends `state` back on the redirect, as OpenRouter does not document doing (an app
     /// must log in either way).
     pub fn echo_state(mut self, echo: bool) -> Self {

@@ -453,9 +453,16 @@ pub struct MockServerArgs {
     /// Answer the first N exchange requests with --fail-status (to exercise client retries).
     #[arg(long, default_value_t = 0)]
     pub fail_exchanges: u32,
-    /// The HTTP status for --fail-exchanges (500-599).
-    #[arg(long, default_value_t = 503, value_parser = clap::value_parser!(u16).range(500..=599))]
+    /// Answer the first N valid create-code requests with --fail-status (a 409 or a 500, then
+    /// success: what an app's retry meets).
+    #[arg(long, default_value_t = 0)]
+    pub fail_create_codes: u32,
+    /// The HTTP status for --fail-exchanges and --fail-create-codes (400-599).
+    #[arg(long, default_value_t = 503, value_parser = clap::value_parser!(u16).range(400..=599))]
     pub fail_status: u16,
+    /// Send the exchange's user_id as null (required but nullable in OpenRouter's schema).
+    #[arg(long)]
+    pub null_user_id: bool,
     /// Milliseconds each exchange takes before it answers (a slow OpenRouter; at most 60000).
     #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub exchange_delay_ms: u64,

@@ -305,7 +305,10 @@ impl Config {
                         Consent::Ask
                     },
                     fail_exchanges: a.fail_exchanges,
+                    fail_create_codes: a.fail_create_codes,
                     fail_status: a.fail_status,
+                    fail_create_status: a.fail_status,
+                    null_user_id: a.null_user_id,
                     exchange_delay: Duration::from_millis(a.exchange_delay_ms),
                     management_key: a.management_key,
                     echo_state: a.echo_state,

@@ -68,6 +68,12 @@ pub async fn trust(
             "  not trusted anywhere yet: run `openrouter-pkce trust`"
         );
     }
+    for earlier in &report.earlier {
+        say!(
+            ctx.term,
+            "  also trusted, not the current CA: {earlier} (`openrouter-pkce trust --uninstall` removes it)"
+        );
+    }
     for skip in &report.skipped {
         say!(ctx.term, "  skipped: {skip}");
     }

@@ -194,17 +194,9 @@ impl Drop for LocalHost {
 
 impl FlowHost for LocalHost {
     async fn start(&self, spec: FlowSpec, _deadline: Instant) -> Result<StartedFlow> {
-        let check = self
-            .reachable
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        match check {
-            Some(check) => check
-                .await
-                .map_err(|e| Error::internal("checking OpenRouter", e))??,
-            None => self.engine.check_reachable().await?,
-        }
+        // The browser comes first: the flow starts as soon as the port listens, and the
+        // check that OpenRouter answers (started with the listener, its connection kept for
+        // the exchange) runs alongside; `wait` ends the login the moment it fails.
         let started = self.engine.start(spec).map_err(|refused| match refused {
             StartRefused::Stopping => Error::ServiceStopping,
             StartRefused::TooMany(n) => {
@@ -229,30 +221,59 @@ impl FlowHost for LocalHost {
             .ok_or_else(|| Error::internal("waiting for the login", "the flow is gone"))?;
         let timeout = self.engine.config().flow_timeout;
         let mut stage = Stage::Waiting;
+        let mut check = self
+            .reachable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         let finished = tokio::time::timeout_at(deadline, async {
             loop {
+                // Until OpenRouter has answered once, a failed check ends the login (exit 6)
+                // instead of leaving the person on a page that will not load.
+                if let Some(pending) = check.as_mut() {
+                    tokio::select! {
+                        biased;
+                        answered = pending => {
+                            check = None;
+                            match answered {
+                                Ok(Ok(())) => {}
+                                Ok(Err(e)) => return Err(e),
+                                Err(e) => return Err(Error::internal("checking OpenRouter", e)),
+                            }
+                        }
+                        changed = status.changed() => {
+                            if changed.is_err() {
+                                return Ok(false);
+                            }
+                        }
+                    }
+                }
                 let now = status.borrow_and_update().stage();
                 match now {
-                    None => return true,
+                    None => return Ok(true),
                     Some(now) if now != stage => {
                         stage = now;
                         progress.stage(now);
                     }
                     Some(_) => {}
                 }
-                if status.changed().await.is_err() {
-                    return false;
+                if check.is_none() && status.changed().await.is_err() {
+                    return Ok(false);
                 }
             }
         })
         .await;
         drop(status);
         match finished {
-            Ok(true) => self
+            Ok(Err(unreachable)) => {
+                self.engine.cancel(&flow.id);
+                Err(unreachable)
+            }
+            Ok(Ok(true)) => self
                 .engine
                 .take(&flow.id)
                 .unwrap_or_else(|| Err(Error::internal("reading the login", "no outcome"))),
-            Ok(false) => Err(Error::internal("waiting for the login", "the flow is gone")),
+            Ok(Ok(false)) => Err(Error::internal("waiting for the login", "the flow is gone")),
             Err(_) if stage == Stage::Exchanging => Err(Error::ExchangeTimedOut {
                 seconds: timeout.as_secs(),
             }),

@@ -275,12 +275,21 @@ impl PendingFlows {
             });
         };
         let (outcome, accepted) = if let Some(error) = &params.error {
+            // Whoever sent the browser here chose these words: cleaned like any network text
+            // (no terminal sequences, line breaks or bidi tricks reach a person), then bounded.
+            let clean = |text: &str, max: usize| -> String {
+                crate::error::sanitize(text, &[])
+                    .chars()
+                    .take(max)
+                    .collect()
+            };
             let denied = Error::Denied {
-                error: error.chars().take(200).collect(),
+                error: clean(error, 200),
                 description: params
                     .error_description
-                    .as_ref()
-                    .map(|d| d.chars().take(500).collect()),
+                    .as_deref()
+                    .map(|d| clean(d, 500))
+                    .filter(|d| !d.trim().is_empty()),
             };
             (Err(denied), Accepted::Denied)
         } else if let Some(code) = params.code.as_deref().filter(|c| !c.is_empty()) {
@@ -316,6 +325,24 @@ mod tests {
             state: state.map(Into::into),
             code: code.map(Into::into),
             ..Default::default()
+        }
+    }
+
+    /// A denial's words come from whoever sent the browser back: they reach a person cleaned.
+    #[test]
+    fn denial_text_is_cleaned_before_anyone_reads_it() {
+        let flows = PendingFlows::new();
+        let mut reg = flows.register(Nonce::new("n1"), OAuthState::new("s1"));
+        let mut p = params(Some("n1"), None, None);
+        p.error = Some("access_denied\r\u{1b}[2Jfake\u{2028}line".into());
+        p.error_description = Some("no\u{202e}evil\u{85}\u{2029}more\u{7}".into());
+        assert_eq!(flows.deliver(&p), Ok(Accepted::Denied));
+        match reg.outcome.try_recv().unwrap().outcome {
+            Err(Error::Denied { error, description }) => {
+                assert_eq!(error, "access_deniedfakeline");
+                assert_eq!(description.as_deref(), Some("noevilmore"));
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -110,15 +110,15 @@ pub struct SaveReport {
 }
 
 /// The profiles directory, created private if needed. It (and the data dir above it) must be a
-/// real directory of ours that nobody else can write: a directory others can write lets them
-/// swap the metadata (and so where `status` sends the key). A mode that is merely too open on
-/// a directory of ours is put back to 0700.
+/// real directory of ours that nobody else can reach: a directory others could write lets them
+/// swap the metadata (and so where `status` sends the key). One that is, or ever was, open to
+/// others is refused, never quietly made private again: what it holds may already be planted.
 fn profiles_dir() -> Result<PathBuf> {
     let data = crate::sys::paths::data_dir()?;
     let dir = data.join("profiles");
     crate::sys::files::create_private_dir(&dir)?;
     for d in [&data, &dir] {
-        make_private(d)?;
+        refuse_unless_private(d, "not saving keys in")?;
     }
     Ok(dir)
 }
@@ -133,44 +133,34 @@ fn existing_profiles_dir() -> Result<Option<PathBuf>> {
         return Ok(None);
     }
     for d in [&data, &dir] {
-        if let Some(problem) = crate::sys::files::private_dir_problem(d) {
-            return Err(Error::internal(
-                format!("not reading saved keys from {}", d.display()),
-                format!(
-                    "it {problem}; its files cannot be trusted: check them, then run logout (or remove the directory) and log in again"
-                ),
-            ));
-        }
+        refuse_unless_private(d, "not reading saved keys from")?;
     }
     Ok(Some(dir))
 }
 
-/// Makes `dir` (ours, a real directory) 0700, or says why it cannot be used.
-fn make_private(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let meta = std::fs::symlink_metadata(dir)
-            .map_err(|e| Error::internal(format!("reading {}", dir.display()), e))?;
-        let ours = meta.is_dir()
-            && !meta.file_type().is_symlink()
-            && meta.uid() == unsafe { libc::geteuid() };
-        if !ours {
-            let problem = crate::sys::files::private_dir_problem(dir)
-                .unwrap_or_else(|| "is not a directory of yours".into());
-            return Err(Error::internal(
-                format!("not saving keys in {}", dir.display()),
-                format!("it {problem}"),
-            ));
-        }
-        if meta.permissions().mode() & 0o077 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(|e| Error::internal(format!("making {} private", dir.display()), e))?;
-        }
+/// Refuses `dir` unless it is a private directory of ours, saying what to do.
+fn refuse_unless_private(dir: &Path, doing: &str) -> Result<()> {
+    match crate::sys::files::private_dir_problem(dir) {
+        None => Ok(()),
+        Some(problem) => Err(Error::internal(
+            format!("{doing} {}", dir.display()),
+            format!(
+                "it {problem}; its files cannot be trusted: check them, then remove the directory and log in again"
+            ),
+        )),
     }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+}
+
+/// Refuses a file in the store unless it is a private file of ours: another user's file (or
+/// one others could have written) is never read, whatever its name.
+fn refuse_unless_private_file(path: &Path) -> Result<()> {
+    match crate::sys::files::private_file_problem(path) {
+        None => Ok(()),
+        Some(problem) => Err(Error::internal(
+            format!("not trusting {}", path.display()),
+            format!("it {problem}; remove it and log in again"),
+        )),
+    }
 }
 
 /// Checks the profiles directory can be made and written, before a login starts.
@@ -239,6 +229,7 @@ pub fn saved(profile: &Profile) -> Result<Option<Saved>> {
         return Ok(None);
     };
     let path = meta_path(&dir, profile);
+    refuse_unless_private_file(&path)?;
     let text = match std::fs::read(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -247,9 +238,24 @@ pub fn saved(profile: &Profile) -> Result<Option<Saved>> {
     let saved: Saved = serde_json::from_slice(&text).map_err(|e| {
         Error::internal(
             format!("the saved profile {} is unreadable", path.display()),
-            format!("{e}; run `openrouter-pkce logout --profile {profile}` and log in again"),
+            format!("{e}; remove the profile {profile} (logout) and log in again"),
         )
     })?;
+    // The URL decides where `status` sends the key: it obeys the --openrouter-url rule on
+    // every read, not only when it was written.
+    if let Err(e) = crate::input::parse_openrouter_url(saved.openrouter_url.as_str()) {
+        let why = match e {
+            Error::BadInput { expected, .. } => expected,
+            other => other.to_string(),
+        };
+        return Err(Error::BadInput {
+            field: "saved profile",
+            expected: format!(
+                "{} to name {why}; nothing was sent: remove the profile {profile} (logout) and log in again",
+                path.display()
+            ),
+        });
+    }
     Ok(Some(saved))
 }
 
@@ -274,7 +280,9 @@ pub fn load(profile: &Profile) -> Result<(KeySecret, Saved)> {
         // Always the profile's own file beside the metadata, never a path the metadata names.
         Storage::File { .. } => {
             let dir = existing_profiles_dir()?.ok_or_else(not_logged_in)?;
-            file::load(&file::path(&dir, profile))?.ok_or_else(not_logged_in)?
+            let path = file::path(&dir, profile);
+            refuse_unless_private_file(&path)?;
+            file::load(&path)?.ok_or_else(not_logged_in)?
         }
     };
     Ok((key, saved))

@@ -537,6 +537,21 @@ impl OpenRouterClient {
                 excerpt: excerpt(&text, &hidden),
             });
         };
+        // Saved, printed and sent as a header later: it must look like a key, or it is a
+        // reply we could not read (quoted cleaned, with the would-be key hidden).
+        if let Err(why) = check_key_form(key) {
+            let shown = crate::error::sanitize(key, &[]);
+            let mut hidden = secrets.to_vec();
+            hidden.extend(key_like(&text));
+            hidden.push(key);
+            hidden.push(&shown);
+            return Err(Error::BadReply {
+                what: "the key exchange",
+                status,
+                excerpt: excerpt(&text, &hidden),
+                source: why.into(),
+            });
+        }
         Ok(KeyResponse {
             key: KeySecret::new(key),
             user_id: reply
@@ -658,6 +673,20 @@ impl OpenRouterClient {
             attempt += 1;
         }
     }
+}
+
+/// Longest key accepted from an exchange (OpenRouter's are 73 characters).
+const MAX_KEY_LEN: usize = 512;
+
+/// Whether `key` can be a key: printable ASCII, no spaces or control characters, bounded.
+fn check_key_form(key: &str) -> std::result::Result<(), String> {
+    if key.len() > MAX_KEY_LEN {
+        return Err(format!("the key is longer than {MAX_KEY_LEN} characters"));
+    }
+    if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the key holds spaces, control or non-ASCII characters".into());
+    }
+    Ok(())
 }
 
 /// A client that follows redirects like a browser and trusts exactly the local CA at

@@ -46,8 +46,17 @@ pub struct StandInOptions {
     pub consent: Consent,
     /// Answer this many exchange requests with `fail_status` first.
     pub fail_exchanges: u32,
-    /// The 5xx status for those failures.
+    /// Answer this many create-code requests with `fail_status` first (after the key and
+    /// body checks, so a failure is played only for a request that would succeed).
+    pub fail_create_codes: u32,
+    /// The status for the exchange failures.
     pub fail_status: u16,
+    /// The status for the create-code failures: any 4xx or 5xx (409 and 500 are the ones an
+    /// app retries).
+    pub fail_create_status: u16,
+    /// Send the exchange's `user_id` as `null` (the published schema has it required but
+    /// nullable), so an app tests that case.
+    pub null_user_id: bool,
     /// How long each exchange takes before it answers (a slow OpenRouter).
     pub exchange_delay: std::time::Duration,
     /// The bearer create-code accepts.
@@ -61,7 +70,10 @@ impl Default for StandInOptions {
         Self {
             consent: Consent::Ask,
             fail_exchanges: 0,
+            fail_create_codes: 0,
             fail_status: 503,
+            fail_create_status: 503,
+            null_user_id: false,
             exchange_delay: std::time::Duration::ZERO,
             management_key: KeySecret::new(DEFAULT_MANAGEMENT_KEY),
             echo_state: false,
@@ -145,6 +157,7 @@ struct Ledger {
     consent: HashMap<String, ConsentRequest>,
     user_keys: Vec<IssuedKey>,
     failures_left: u32,
+    create_failures_left: u32,
     exchange_requests: u64,
     exchanges_ok: u64,
     create_code_bodies: Vec<Value>,
@@ -185,10 +198,12 @@ impl StandIn {
 /// The stand-in's routes.
 pub fn router(options: StandInOptions) -> Router {
     let failures_left = options.fail_exchanges;
+    let create_failures_left = options.fail_create_codes;
     let state = StandIn {
         options: Arc::new(options),
         ledger: Arc::new(Mutex::new(Ledger {
             failures_left,
+            create_failures_left,
             ..Ledger::default()
         })),
     };
@@ -477,7 +492,10 @@ async fn exchange(State(s): State<StandIn>, body: String) -> Response {
     ledger.exchanges_ok += 1;
     (
         StatusCode::OK,
-        Json(json!({"key": key, "user_id": "user_standin"})),
+        Json(json!({
+            "key": key,
+            "user_id": if s.options.null_user_id { Value::Null } else { json!("user_standin") },
+        })),
     )
         .into_response()
 }
@@ -499,8 +517,12 @@ async fn current_key(State(s): State<StandIn>, headers: HeaderMap) -> Response {
     let Some(key) = bearer(&headers) else {
         return api_error(StatusCode::UNAUTHORIZED, "Missing Authentication header");
     };
-    let Some((limit, label)) = s.issued_key(key) else {
-        return api_error(StatusCode::UNAUTHORIZED, "User not found.");
+    // The management key is a key too: OpenRouter answers for it, with is_management_key.
+    let management = s.options.management_key.ct_eq(key);
+    let (limit, label) = match s.issued_key(key) {
+        Some(found) => found,
+        None if management => (None, Some("stand-in management key".to_owned())),
+        None => return api_error(StatusCode::UNAUTHORIZED, "User not found."),
     };
     let limit = limit.unwrap_or(10.0);
     Json(json!({
@@ -519,7 +541,7 @@ async fn current_key(State(s): State<StandIn>, headers: HeaderMap) -> Response {
             "byok_usage_monthly": 0.0,
             "include_byok_in_limit": false,
             "is_free_tier": false,
-            "is_management_key": false,
+            "is_management_key": management,
             "is_provisioning_key": false,
             "expires_at": null,
             "creator_user_id": "user_standin",
@@ -555,8 +577,17 @@ async fn create_code(State(s): State<StandIn>, headers: HeaderMap, body: String)
     let Ok(body) = serde_json::from_str::<Value>(&body) else {
         return api_error(StatusCode::BAD_REQUEST, "Invalid JSON body");
     };
-    if let Err(message) = check_create_code_body(&body) {
+    if let Err(message) = check_create_code_body(&body, OffsetDateTime::now_utc()) {
         return api_error(StatusCode::BAD_REQUEST, &message);
+    }
+    {
+        let mut ledger = s.ledger();
+        if ledger.create_failures_left > 0 {
+            ledger.create_failures_left -= 1;
+            let status = StatusCode::from_u16(s.options.fail_create_status)
+                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return api_error(status, "Failed on purpose by the stand-in");
+        }
     }
     let challenge = body["code_challenge"]
         .as_str()
@@ -584,9 +615,10 @@ async fn create_code(State(s): State<StandIn>, headers: HeaderMap, body: String)
 }
 
 /// OpenRouter's validation of a CreateAuthKeysCodeRequest body, from its published schema:
-/// only `callback_url` is required; the rest is checked for type and form. (A negative limit
-/// or an `expires_at` in the past are the client's checks: the schema does not forbid them.)
-fn check_create_code_body(body: &Value) -> std::result::Result<(), String> {
+/// only `callback_url` is required; the rest is checked for type and form, and (as the client
+/// checks before sending, so an app's tests see the refusal it would meet) a negative limit
+/// and an `expires_at` that is not in the future are refused, naming the field.
+fn check_create_code_body(body: &Value, now: OffsetDateTime) -> std::result::Result<(), String> {
     let callback = body["callback_url"]
         .as_str()
         .ok_or("callback_url is required")?;
@@ -601,16 +633,23 @@ fn check_create_code_body(body: &Value) -> std::result::Result<(), String> {
             .ok_or("Invalid code_challenge_method")?;
     }
     if let Some(limit) = body.get("limit") {
-        limit.as_f64().ok_or("limit must be a number")?;
+        let limit = limit.as_f64().ok_or("limit must be a number")?;
+        if limit < 0.0 {
+            return Err("limit must not be negative".into());
+        }
     }
     match body.get("expires_at") {
         None | Some(Value::Null) => {}
         Some(v) => {
             // ISO 8601 UTC with seconds: minute precision is rejected.
-            v.as_str()
+            let at = v
+                .as_str()
                 .filter(|t| t.len() >= 20 && t.as_bytes().get(16) == Some(&b':'))
                 .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
                 .ok_or("expires_at must be an ISO 8601 date-time with seconds")?;
+            if at <= now {
+                return Err("expires_at must be in the future".into());
+            }
         }
     }
     if let Some(label) = body.get("key_label") {

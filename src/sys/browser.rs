@@ -23,7 +23,16 @@ impl RedirectFile {
     /// for it exists (then the caller must decide whether to pass the URL itself).
     pub fn create(url: &str) -> Option<Self> {
         let (dir, own_dir) = private_place()?;
-        let name = format!("login-{}.html", &crate::pkce::new_nonce().secret()[..16]);
+        if own_dir.is_none() {
+            remove_stale_pages(&dir);
+        }
+        // The pid in the name lets a later run tell a page whose login was killed (and so
+        // never removed it) from one a running login still needs.
+        let name = format!(
+            "login-{}-{}.html",
+            std::process::id(),
+            &crate::pkce::new_nonce().secret()[..16]
+        );
         let path = dir.join(name);
         let href = crate::sys::text::escape_html(url);
         let page = format!(
@@ -48,6 +57,29 @@ impl Drop for RedirectFile {
         let _ = std::fs::remove_file(&self.path);
         if let Some(dir) = &self.own_dir {
             let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Removes the redirect pages of logins that are gone (killed before they could remove their
+/// own): each holds a login's state and nonce, which nothing should find later.
+fn remove_stale_pages(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("login-"))
+            .and_then(|n| n.strip_suffix(".html"))
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !crate::sys::process::alive(pid) {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }

@@ -30,6 +30,20 @@ pub fn private_dir_problem(dir: &Path) -> Option<String> {
     }
 }
 
+/// Why `path` is not a private file of this user's (ours, a regular file, no group or other
+/// access), if it exists and is not. Unix only, as [`private_dir_problem`].
+pub fn private_file_problem(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        crate::sys::owner::private_file_problem(path)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// Creates `dir` 0700 where it is missing, then refuses it unless it is private: files in a
 /// directory someone else owns or can reach are not trusted (and never repaired, since they
 /// may already have been swapped).

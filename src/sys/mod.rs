@@ -9,5 +9,8 @@ pub mod owner;
 pub mod paths;
 #[cfg(feature = "cli")]
 pub mod port_holder;
+#[cfg_attr(unix, path = "process_unix.rs")]
+#[cfg_attr(windows, path = "process_windows.rs")]
+pub mod process;
 pub mod signal;
 pub mod text;

@@ -37,3 +37,33 @@ pub fn private_dir_problem(dir: &Path) -> Option<String> {
     }
     None
 }
+
+/// Why `path` is not a private file of ours (a regular file we own that no one else may read
+/// or write), if it is not; `None` also when it does not exist (there is nothing to trust).
+pub fn private_file_problem(path: &Path) -> Option<String> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(format!("cannot be read ({e})")),
+    };
+    if meta.file_type().is_symlink() {
+        return Some("is a symbolic link, not a file".into());
+    }
+    if !meta.is_file() {
+        return Some("is not a regular file".into());
+    }
+    if meta.uid() != euid() {
+        return Some(format!(
+            "belongs to uid {}, not to you (uid {})",
+            meta.uid(),
+            euid()
+        ));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Some(format!(
+            "is readable or writable by others (mode {mode:04o})"
+        ));
+    }
+    None
+}

@@ -9,7 +9,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_openrouter-pkce");
+/// The binary, where it is built (the library's own tests also run without the `cli` feature).
+pub const BIN: &str = match option_env!("CARGO_BIN_EXE_openrouter-pkce") {
+    Some(bin) => bin,
+    None => "openrouter-pkce (not built without the cli feature)",
+};
 
 /// A temporary HOME with XDG dirs inside it; nothing touches the real user's files.
 pub struct TestEnv {

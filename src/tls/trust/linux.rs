@@ -54,7 +54,23 @@ pub(crate) fn apply(
     }
     for (label, dir, create) in nss_databases(&home).into_iter().filter(|_| have_certutil) {
         let db = format!("sql:{}", dir.display());
-        let present = tool("certutil", &["-d", &db, "-L", "-n", &ca.name]).unwrap_or(false);
+        let ours = our_nicknames(&db);
+        let present = ours.contains(&ca.name);
+        for earlier in ours.iter().filter(|n| **n != ca.name) {
+            if action == TrustAction::Uninstall {
+                if delete_all(&db, earlier) {
+                    report
+                        .changed
+                        .push(format!("removed {earlier} from {label}"));
+                } else {
+                    report
+                        .skipped
+                        .push(format!("{label}: certutil -D failed for {earlier}"));
+                }
+            } else {
+                report.earlier.push(format!("{earlier} in {label}"));
+            }
+        }
         match action {
             TrustAction::Install if !present => {
                 if create && !dir.join("cert9.db").exists() {
@@ -79,7 +95,7 @@ pub(crate) fn apply(
                 }
             }
             TrustAction::Uninstall if present => {
-                if tool("certutil", &["-d", &db, "-D", "-n", &ca.name]).unwrap_or(false) {
+                if delete_all(&db, &ca.name) {
                     report.changed.push(format!("removed the CA from {label}"));
                 } else {
                     report.skipped.push(format!("{label}: certutil -D failed"));
@@ -94,10 +110,77 @@ pub(crate) fn apply(
     Ok(())
 }
 
+/// The nicknames in the NSS database `db` that name a CA of ours (current or earlier).
+fn our_nicknames(db: &str) -> Vec<String> {
+    let Some(listing) = tool_output("certutil", &["-d", db, "-L"]) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = listing
+        .lines()
+        .filter_map(|line| {
+            // "NICKNAME<spaces>TRUST,ATTRS": the nickname is what precedes the trust column.
+            let line = line.trim_end();
+            let start = line.find(CA_NAME_PREFIX)?;
+            let rest = &line[start..];
+            let end = rest.find("  ").unwrap_or(rest.len());
+            Some(rest[..end].trim().to_owned())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Deletes every certificate under `nickname` in `db` (one nickname can hold several).
+fn delete_all(db: &str, nickname: &str) -> bool {
+    let mut deleted = false;
+    for _ in 0..16 {
+        if !tool("certutil", &["-d", db, "-D", "-n", nickname]).unwrap_or(false) {
+            break;
+        }
+        deleted = true;
+    }
+    deleted
+}
+
+/// Anchors of ours in the system anchor directory other than `current`.
+fn earlier_anchors(current: &Path) -> Vec<PathBuf> {
+    let prefix = CA_NAME_PREFIX.replace(' ', "-");
+    let Ok(entries) = std::fs::read_dir(SYSTEM_ANCHOR_DIR) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p != current
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".crt"))
+        })
+        .collect()
+}
+
 fn system_store(action: TrustAction, ca: &LocalCa, user_only: bool, report: &mut TrustReport) {
     let anchor = Path::new(SYSTEM_ANCHOR_DIR).join(format!("{}.crt", ca.name.replace(' ', "-")));
     let label = format!("system store ({})", anchor.display());
     let present = anchor.exists();
+    for earlier in earlier_anchors(&anchor) {
+        let label = format!("system store ({})", earlier.display());
+        match action {
+            TrustAction::Uninstall if !user_only => match std::fs::remove_file(&earlier) {
+                Ok(()) => {
+                    let _ = tool("update-ca-certificates", &["--fresh"]);
+                    report
+                        .changed
+                        .push(format!("removed an earlier CA from the {label}"));
+                }
+                Err(e) => report.skipped.push(format!("{label}: {e}")),
+            },
+            TrustAction::Uninstall => {}
+            _ => report.earlier.push(format!("an earlier CA in the {label}")),
+        }
+    }
     match action {
         TrustAction::Status => {
             if present {

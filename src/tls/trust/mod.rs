@@ -41,7 +41,15 @@ pub struct TrustReport {
     pub trusted_in: Vec<String>,
     /// Stores that could not be handled, and why.
     pub skipped: Vec<String>,
+    /// Other "openrouter-pkce" CAs still trusted (an earlier CA whose files were replaced):
+    /// `NAME in STORE`. `--uninstall` removes them too; until then each can vouch for
+    /// localhost if its key ever leaked.
+    pub earlier: Vec<String>,
 }
+
+/// Every CA this program makes is named so (then four bytes of its key's fingerprint): how
+/// `trust` recognises its own earlier CAs in a store.
+pub const CA_NAME_PREFIX: &str = "openrouter-pkce local CA";
 
 /// Whether `trust` has been run for the CA in `config_dir` (a file check; no subprocess).
 pub fn marked_trusted(config_dir: &Path) -> bool {
@@ -74,6 +82,7 @@ pub fn run(action: TrustAction, config_dir: &Path, user_only: bool) -> Result<Tr
         changed: vec![],
         trusted_in: vec![],
         skipped: vec![],
+        earlier: vec![],
     };
     platform::apply(action, &ca, user_only, &mut report)?;
     let marker = config_dir.join(TRUSTED_MARKER);
@@ -91,6 +100,20 @@ pub fn run(action: TrustAction, config_dir: &Path, user_only: bool) -> Result<Tr
         _ => {}
     }
     Ok(report)
+}
+
+/// Runs a store tool and returns its stdout, or `None` if it did not run or failed.
+#[cfg(target_os = "linux")]
+fn tool_output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Runs a store tool; `Ok(true)` on exit 0, `Ok(false)` on another exit, `Err` if it won't start.
