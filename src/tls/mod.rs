@@ -367,8 +367,12 @@ fn ca_params(key: &KeyPair, now: OffsetDateTime) -> CertificateParams {
 fn ca_common_name(key: &KeyPair) -> String {
     let f = Sha256::digest(key.public_key_raw());
     format!(
-        "openrouter-pkce local CA {:02x}{:02x}{:02x}{:02x}",
-        f[0], f[1], f[2], f[3]
+        "{} {:02x}{:02x}{:02x}{:02x}",
+        trust::CA_NAME_PREFIX,
+        f[0],
+        f[1],
+        f[2],
+        f[3]
     )
 }
 

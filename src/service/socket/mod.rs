@@ -96,23 +96,42 @@ pub async fn request(
     let client = builder
         .build()
         .map_err(|e| RequestError::Other(e.to_string()))?;
-    let exchange = async {
-        let mut request = client.request(method, format!("http://localhost{uri}"));
+    let once = |body: Option<Vec<u8>>| {
+        let mut request = client.request(method.clone(), format!("http://localhost{uri}"));
         if let Some(body) = body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);
         }
-        let response = request.send().await.map_err(RequestError::from_reqwest)?;
-        let status = response.status().as_u16();
-        let text = crate::sys::http::read_bounded(response, max_body)
-            .await
-            .map_err(RequestError::from_reqwest)?;
-        Ok((status, text))
+        async move {
+            let response = request.send().await.map_err(RequestError::from_reqwest)?;
+            let status = response.status().as_u16();
+            let text = crate::sys::http::read_bounded(response, max_body)
+                .await
+                .map_err(RequestError::from_reqwest)?;
+            Ok::<_, RequestError>((status, text))
+        }
+    };
+    let exchange = async {
+        loop {
+            match once(body.clone()).await {
+                // Every instance of the service's pipe is busy: wait for one, as named-pipe
+                // clients must (the deadline still bounds the whole request).
+                Err(RequestError::Connect(e)) if pipe_busy(&e) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => return other,
+            }
+        }
     };
     tokio::time::timeout_at(until, exchange)
         .await
         .unwrap_or(Err(RequestError::TimedOut))
+}
+
+/// Whether `e` is Windows' "all pipe instances are busy" (never so elsewhere).
+fn pipe_busy(e: &std::io::Error) -> bool {
+    cfg!(windows) && e.raw_os_error() == Some(231)
 }
 
 /// How a request over the control socket failed.
@@ -136,7 +155,10 @@ impl RequestError {
             let mut source = std::error::Error::source(&e);
             while let Some(inner) = source {
                 if let Some(io) = inner.downcast_ref::<std::io::Error>() {
-                    return RequestError::Connect(std::io::Error::new(io.kind(), io.to_string()));
+                    return RequestError::Connect(match io.raw_os_error() {
+                        Some(code) => std::io::Error::from_raw_os_error(code),
+                        None => std::io::Error::new(io.kind(), io.to_string()),
+                    });
                 }
                 source = inner.source();
             }

@@ -5,10 +5,9 @@
 use std::ffi::OsStr;
 use std::os::windows::ffi::OsStrExt;
 use std::path::Path;
-use std::time::Duration;
 
 use axum::Router;
-use tokio::net::windows::named_pipe::{ClientOptions, NamedPipeServer, ServerOptions};
+use tokio::net::windows::named_pipe::{NamedPipeServer, ServerOptions};
 use tokio::sync::watch;
 use windows_sys::Win32::Foundation::LocalFree;
 use windows_sys::Win32::Security::Authorization::{
@@ -16,13 +15,11 @@ use windows_sys::Win32::Security::Authorization::{
 };
 use windows_sys::Win32::Security::SECURITY_ATTRIBUTES;
 
-use super::{DRAIN_TIMEOUT, RequestError, serve_connection, stopped};
+use super::{DRAIN_TIMEOUT, serve_connection, stopped};
 use crate::error::{Error, Result};
 
 /// Owner only: a protected DACL granting generic-all to the owner and nobody else.
 const OWNER_ONLY_SDDL: &str = "D:P(A;;GA;;;OW)";
-/// `ERROR_PIPE_BUSY`: every instance is taken; wait and retry.
-const ERROR_PIPE_BUSY: i32 = 231;
 
 /// The first pipe instance, ready to serve.
 #[derive(Debug)]
