@@ -142,6 +142,17 @@ pub enum Error {
         /// The service's message.
         message: String,
     },
+    /// `exec`'s command ended (or could not start): its exit status is the program's. Only the
+    /// command-line program has it.
+    #[cfg(feature = "cli")]
+    #[doc(hidden)]
+    #[error("{}", message.as_deref().unwrap_or(""))]
+    ChildExited {
+        /// The exit status to end with.
+        code: u8,
+        /// What to say, if anything (the command speaks for itself when it ran).
+        message: Option<String>,
+    },
     /// Anything else: local files, certificates, a broken pipe; keeps the underlying error.
     #[error("{context}: {source}")]
     Internal {
@@ -269,6 +280,10 @@ impl Error {
     /// The process exit code the command-line program ends with for this error (0-10, 130):
     /// documented in the README, stable across versions.
     pub fn exit_code(&self) -> u8 {
+        #[cfg(feature = "cli")]
+        if let Error::ChildExited { code, .. } = self {
+            return *code;
+        }
         self.kind().exit_code()
     }
 
@@ -297,6 +312,8 @@ impl Error {
             Error::Interrupted => ErrorKind::Interrupted,
             Error::NotLoggedIn { .. } => ErrorKind::NotLoggedIn,
             Error::Internal { .. } | Error::LocalCa { .. } => ErrorKind::Internal,
+            #[cfg(feature = "cli")]
+            Error::ChildExited { .. } => ErrorKind::Internal,
             Error::Remote { kind, .. } => *kind,
         }
     }
@@ -475,7 +492,7 @@ pub const EXIT_NOT_LOGGED_IN: u8 = 10;
 
 /// The process exit code for `error`; the single place these numbers are chosen.
 pub(crate) fn exit_code(error: &Error) -> u8 {
-    error.kind().exit_code()
+    error.exit_code()
 }
 
 /// Shorthand for results in this crate.

@@ -69,7 +69,8 @@ Examples:
 const LOGIN_EXAMPLES: &str = "\
 Examples:
   openrouter-pkce login                         # a person: browser, key saved in the keyring
-  export OPENROUTER_API_KEY=$(openrouter-pkce key)
+  openrouter-pkce exec -- my-tool               # run a tool with OPENROUTER_API_KEY set
+  openrouter-pkce login --with-key < key.txt    # keep a key you already have
   openrouter-pkce login --output ~/.or-key      # the key into a 0600 file instead
   openrouter-pkce login | jq -r .key            # piped: the key as JSON, nothing saved
   openrouter-pkce login --no-browser            # print the URL (SSH, another device)
@@ -96,14 +97,32 @@ Examples:
 /// The subcommands: the everyday ones first, the development ones last.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Log in: authorize in the browser and exchange the code; print {"key","user_id"}.
+    /// Log in: authorize in the browser, exchange the code, keep the key.
+    ///
+    /// Where the key goes: on a terminal it is saved in the system keyring (profile
+    /// `default`; `openrouter-pkce exec -- COMMAND` runs a tool with it, `key` prints it);
+    /// piped, {"key","user_id"} is printed on stdout and nothing is saved. --save/--no-save
+    /// and --output choose explicitly; a stand-in's pretend key is only saved with --save.
+    ///
+    /// The browser: `$BROWSER` when set (a command, given a private redirect page), else the
+    /// system's opener; the URL is always shown too.
     ///
     /// With `serve` running for the port, the login runs through it (same output and exit
     /// codes); --tls-cert/--tls-key and another --openrouter-url are then refused.
     #[command(after_help = LOGIN_EXAMPLES)]
     Login(LoginArgs),
-    /// Print the saved key alone on stdout, e.g. `export OPENROUTER_API_KEY=$(openrouter-pkce key)`.
+    /// Run a command with the saved key in its environment as OPENROUTER_API_KEY.
+    ///
+    /// Nothing else in the environment changes, and the key is never on a command line. The
+    /// command's exit status is passed through (127 when it is not found, 126 when it cannot
+    /// be run; 10 when no key is saved); signals reach it as they would without us.
+    #[command(after_help = EXEC_EXAMPLES)]
+    Exec(ExecArgs),
+    /// Print the saved key alone on stdout (for tools that want it on stdin or in a file;
+    /// `exec` hands it to a command without a shell variable).
     Key(ProfileArgs),
+    /// List the saved profiles: a table on a terminal, a JSON array when piped.
+    Profiles,
     /// Show the saved key's label, limit and usage (asks OpenRouter's GET /api/v1/key).
     Status(ProfileArgs),
     /// Forget the saved key (it stays valid on your account until you delete it there).
@@ -143,8 +162,9 @@ pub enum Command {
     /// zsh: into a directory on your $fpath as `_openrouter-pkce`; fish:
     /// `~/.config/fish/completions/openrouter-pkce.fish`.
     Completions(CompletionsArgs),
-    /// Print the manual page (roff) on stdout, e.g. `openrouter-pkce man | man -l -`.
-    Man,
+    /// Print a manual page (roff) on stdout: the main one, or `openrouter-pkce-COMMAND(1)`,
+    /// e.g. `openrouter-pkce man login | man -l -`.
+    Man(ManArgs),
     /// Development: run the offline OpenRouter stand-in on loopback.
     ///
     /// The stand-in is a small fake of OpenRouter's auth endpoints (consent page, code
@@ -155,12 +175,45 @@ pub enum Command {
     Demo(DemoArgs),
 }
 
+/// `exec` flags.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Which saved key.
+    #[arg(long, value_name = "NAME", default_value = crate::keys::DEFAULT_PROFILE)]
+    pub profile: String,
+    /// The command and its arguments, after `--`.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+const EXEC_EXAMPLES: &str = "\
+Examples:
+  openrouter-pkce exec -- aider --model openrouter/anthropic/claude-sonnet-4
+  openrouter-pkce exec --profile work -- python app.py";
+
 /// `--profile` for the saved-key commands.
 #[derive(Debug, Args)]
 pub struct ProfileArgs {
     /// Which saved key (profiles let one person keep several).
     #[arg(long, value_name = "NAME", default_value = crate::keys::DEFAULT_PROFILE)]
     pub profile: String,
+}
+
+/// `man` flags.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print (`login`; nested ones joined by `-`:
+    /// `service-install`); none for the main page.
+    #[arg(value_name = "COMMAND", conflicts_with = "list")]
+    pub command: Option<String>,
+    /// List every page's command name, one per line (what packagers install).
+    #[arg(long)]
+    pub list: bool,
 }
 
 /// `completions` flags.
@@ -376,6 +429,10 @@ pub struct LoginArgs {
     /// The profile to save the key under [default: default; stand-in keys: stand-in].
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
+    /// Keep a key you already have: read it from stdin, check it with OpenRouter (GET
+    /// /api/v1/key) and save it under --profile; no browser.
+    #[arg(long, conflicts_with_all = ["no_save", "output", "headless", "stand_in"])]
+    pub with_key: bool,
 }
 
 /// `exchange` flags.

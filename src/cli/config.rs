@@ -64,10 +64,24 @@ pub enum Config {
         /// The profile.
         profile: Profile,
     },
+    /// `exec`.
+    Exec {
+        /// The saved key to hand over.
+        profile: Profile,
+        /// The command and its arguments.
+        command: Vec<std::ffi::OsString>,
+    },
+    /// `profiles`.
+    Profiles,
     /// `completions`.
     Completions(clap_complete::Shell),
-    /// `man`.
-    Man,
+    /// `man`: a page (the main one when `None`), or the list of pages.
+    Man {
+        /// The command's page.
+        page: Option<String>,
+        /// List the pages instead.
+        list: bool,
+    },
     /// `demo`.
     Demo {
         /// Callback port (0: any).
@@ -135,6 +149,8 @@ pub struct LoginConfig {
     pub save: Option<bool>,
     /// `--profile`, checked.
     pub profile: Option<Profile>,
+    /// `--with-key`: keep a key read from stdin instead of logging in.
+    pub with_key: bool,
 }
 
 /// `exchange`.
@@ -229,8 +245,14 @@ impl Config {
                     _ => None,
                 },
                 profile: a.profile.as_deref().map(Profile::new).transpose()?,
+                with_key: a.with_key,
                 ..login_config(true, a.openrouter.openrouter_url, a.callback, a.output)?
             }),
+            Command::Exec(a) => Config::Exec {
+                profile: Profile::new(&a.profile)?,
+                command: a.command,
+            },
+            Command::Profiles => Config::Profiles,
             Command::Key(a) => Config::SavedKey {
                 action: SavedKeyAction::Key,
                 profile: Profile::new(&a.profile)?,
@@ -315,7 +337,10 @@ impl Config {
                 },
             },
             Command::Completions(a) => Config::Completions(a.shell),
-            Command::Man => Config::Man,
+            Command::Man(a) => Config::Man {
+                page: a.command,
+                list: a.list,
+            },
             Command::Demo(a) => Config::Demo {
                 port: a.port,
                 config_dir: crate::sys::paths::config_dir()?,
@@ -397,6 +422,7 @@ fn login_config(
         key_label: args.key_label,
         save: None,
         profile: None,
+        with_key: false,
     })
 }
 

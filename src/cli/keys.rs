@@ -19,6 +19,24 @@ const KEYS_PAGE: &str = "https://openrouter.ai/settings/keys";
 
 /// Runs one saved-key command.
 pub async fn run(action: SavedKeyAction, profile: Profile, ctx: &Ctx) -> Result<()> {
+    let outcome = run_action(action, profile, ctx).await;
+    if let Err(Error::NotLoggedIn { .. }) = &outcome {
+        // Say which profiles do exist, as `gh auth status` shows every account.
+        if let Ok(list) = blocking(keys::list).await {
+            let names: Vec<&str> = list.iter().map(|(n, _)| n.as_str()).collect();
+            if !names.is_empty() {
+                say!(
+                    ctx.term,
+                    "Saved profiles: {} (choose one with --profile NAME)",
+                    names.join(", ")
+                );
+            }
+        }
+    }
+    outcome
+}
+
+async fn run_action(action: SavedKeyAction, profile: Profile, ctx: &Ctx) -> Result<()> {
     match action {
         SavedKeyAction::Key => {
             let (key, _) = blocking(move || keys::load(&profile)).await?;
@@ -27,6 +45,84 @@ pub async fn run(action: SavedKeyAction, profile: Profile, ctx: &Ctx) -> Result<
         SavedKeyAction::Status => status(profile, ctx).await,
         SavedKeyAction::Logout => logout(profile, ctx).await,
     }
+}
+
+/// One row of `profiles` as JSON (piped).
+#[derive(Serialize)]
+struct ProfileDoc<'a> {
+    profile: &'a str,
+    user_id: Option<&'a str>,
+    storage: &'a Storage,
+    openrouter_url: &'a Url,
+    saved_at: &'a str,
+}
+
+/// `profiles`: every saved profile, a table on a terminal and a JSON array when piped. A
+/// profile whose metadata cannot be read is named on stderr with why.
+pub async fn profiles(ctx: &Ctx) -> Result<()> {
+    let list = blocking(keys::list).await?;
+    let mut readable = Vec::new();
+    for (name, read) in &list {
+        match read {
+            Ok(saved) => readable.push(saved),
+            Err(e) => say!(
+                ctx.term,
+                "profile {name}: {}",
+                crate::cli::hints::message(e, crate::cli::hints::Context::Other)
+            ),
+        }
+    }
+    if !std::io::stdout().is_terminal() {
+        let docs: Vec<ProfileDoc<'_>> = readable
+            .iter()
+            .map(|s| ProfileDoc {
+                profile: &s.profile,
+                user_id: s.user_id.as_deref(),
+                storage: &s.storage,
+                openrouter_url: &s.openrouter_url,
+                saved_at: &s.created_at,
+            })
+            .collect();
+        return print_json(&docs);
+    }
+    if readable.is_empty() {
+        return print_line("No saved profiles: `openrouter-pkce login` saves one.");
+    }
+    let rows: Vec<[String; 5]> = readable
+        .iter()
+        .map(|s| {
+            [
+                s.profile.clone(),
+                s.user_id
+                    .as_deref()
+                    .map(shown)
+                    .unwrap_or_else(|| "-".into()),
+                s.storage.to_string(),
+                shown(s.openrouter_url.as_str()),
+                s.created_at.clone(),
+            ]
+        })
+        .collect();
+    let header = ["PROFILE", "USER", "STORAGE", "OPENROUTER", "SAVED"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let mut table = vec![line(header)];
+    table.extend(rows.iter().map(|r| line(r.each_ref().map(String::as_str))));
+    print_line(&table.join("\n"))
 }
 
 /// Runs blocking keyring and file work off the async threads.
@@ -54,7 +150,13 @@ async fn status(profile: Profile, ctx: &Ctx) -> Result<()> {
     let client = tokio::task::spawn_blocking(move || OpenRouterClient::new(base, &app))
         .await
         .map_err(|e| Error::internal("building the HTTP client", e))??;
-    let info = client.current_key(&key).await?;
+    let info = client.current_key(&key).await.map_err(|e| match e {
+        Error::Refused { status: 401, .. } => Error::Refused {
+            status: 401,
+            message: "the saved key was rejected (revoked, deleted or unknown): run `openrouter-pkce login` again".into(),
+        },
+        other => other,
+    })?;
     if std::io::stdout().is_terminal() {
         print_line(&describe(&saved, &info))
     } else {
@@ -241,7 +343,7 @@ pub async fn save_login(
     });
     let who = user_id.map(|u| format!(" as {u}")).unwrap_or_default();
     ctx.term.done(&format!(
-        "Logged in{who}; key saved in {} (profile {}). Use it with: export OPENROUTER_API_KEY=$(openrouter-pkce key{})",
+        "Logged in{who}; key saved in {} (profile {}). Run a tool with it: openrouter-pkce exec{} -- COMMAND",
         report.saved.storage,
         report.saved.profile,
         if report.saved.profile == keys::DEFAULT_PROFILE {

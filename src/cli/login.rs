@@ -27,6 +27,9 @@ const MAX_BUNDLE_BYTES: u64 = 64 * 1024;
 
 /// `authorize` and `login`.
 pub async fn login(config: LoginConfig, ctx: &Ctx) -> Result<()> {
+    if config.with_key {
+        return with_key(config, ctx).await;
+    }
     let deadline = Deadline::after(config.timeout);
     // Before anything is sent or any browser opens: a key must have somewhere to go.
     crate::cli::output::check_output_flag(&config.output).await?;
@@ -98,8 +101,73 @@ pub async fn login(config: LoginConfig, ctx: &Ctx) -> Result<()> {
         (FlowResult::Key(key), Some(profile)) => {
             crate::cli::keys::save_login(key, profile, openrouter, ctx).await
         }
-        (result, _) => report(result, config.output, ctx).await,
+        (result, _) => {
+            let stand_in = own_stand_in || crate::input::is_loopback_host(&openrouter);
+            report(result, config.output, stand_in, ctx).await
+        }
     }
+}
+
+/// `login --with-key`: a key the person already has, read from stdin (never a flag: other
+/// users can read command lines), checked with OpenRouter's GET /api/v1/key, then saved under
+/// `--profile`. A key OpenRouter rejects is exit 5 and nothing is saved.
+async fn with_key(config: LoginConfig, ctx: &Ctx) -> Result<()> {
+    let OpenRouterTarget::Url(openrouter) = &config.openrouter else {
+        return Err(Error::bad_input(
+            "--with-key",
+            "a real OpenRouter (not --stand-in), whose key it is",
+        ));
+    };
+    let term = ctx.term.clone();
+    let text = tokio::task::spawn_blocking(move || {
+        if std::io::stdin().is_terminal() {
+            say!(term, "Paste your OpenRouter API key, then press Enter:");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map(|_| line)
+        } else {
+            let mut text = String::new();
+            std::io::stdin()
+                .take(MAX_BUNDLE_BYTES)
+                .read_to_string(&mut text)
+                .map(|_| text)
+        }
+    })
+    .await
+    .map_err(|e| Error::internal("reading stdin", e))?
+    .map_err(|e| Error::bad_input("--with-key", format!("a key as UTF-8 text on stdin ({e})")))?;
+    let key = text.trim();
+    if key.is_empty() || key.len() > 512 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::bad_input(
+            "--with-key",
+            "one API key on stdin (sk-or-…: printable, no spaces), e.g. `openrouter-pkce login --with-key < key.txt`",
+        ));
+    }
+    let key = crate::secret::KeySecret::new(key);
+    let profile = match &config.profile {
+        Some(profile) => profile.clone(),
+        None => crate::keys::Profile::new(crate::keys::DEFAULT_PROFILE)?,
+    };
+    tokio::task::spawn_blocking(crate::keys::check_writable)
+        .await
+        .map_err(|e| Error::internal("checking where keys are saved", e))??;
+    let client = build_client(openrouter.clone(), ctx).await?;
+    let info = client.current_key(&key).await?;
+    if info.is_management_key == Some(true) {
+        say!(
+            ctx.term,
+            "Note: this is a management key (it can create keys), not an inference key."
+        );
+    }
+    crate::cli::keys::save_login(
+        crate::openrouter::KeyResponse {
+            key,
+            user_id: info.creator_user_id.clone(),
+        },
+        profile,
+        openrouter.clone(),
+        ctx,
+    )
+    .await
 }
 
 /// Whether (and under which profile) `login` saves the key: `--save`/`--no-save` decide;
@@ -172,7 +240,13 @@ async fn headless(config: &LoginConfig, openrouter: &Url, ctx: &Ctx) -> Result<F
 }
 
 /// Prints a finished login: the key (or where it went), or the code bundle; then says so.
-async fn report(result: FlowResult, output: Option<PathBuf>, ctx: &Ctx) -> Result<()> {
+/// `stand_in`: the key is a stand-in's pretend one, printed and not saved unless asked.
+async fn report(
+    result: FlowResult,
+    output: Option<PathBuf>,
+    stand_in: bool,
+    ctx: &Ctx,
+) -> Result<()> {
     match result {
         FlowResult::Key(key) => {
             let user_id = key.user_id.clone();
@@ -184,7 +258,15 @@ async fn report(result: FlowResult, output: Option<PathBuf>, ctx: &Ctx) -> Resul
                 .as_deref()
                 .map(|u| format!(" as {}", crate::cli::keys::shown(u)))
                 .unwrap_or_default();
+            // Where the key went, and (for a stand-in's, which is never saved by default) how
+            // to keep it: the same story the README and --help tell.
             ctx.term.done(&format!("Logged in{who}; {place}."));
+            if stand_in && ctx.term.prose() {
+                say!(
+                    ctx.term,
+                    "A stand-in's key is not saved: add --save to keep it under the profile stand-in (then `openrouter-pkce key --profile stand-in`)."
+                );
+            }
             Ok(())
         }
         FlowResult::Bundle(bundle) => {
@@ -336,5 +418,5 @@ pub async fn demo(port: u16, config_dir: PathBuf, ctx: &Ctx) -> Result<()> {
         ctx.term,
         "Login complete: the stand-in issued a (pretend) key through the HTTPS callback."
     );
-    report(result, None, ctx).await
+    report(result, None, true, ctx).await
 }

@@ -4,6 +4,7 @@
 
 pub(crate) mod args;
 pub(crate) mod config;
+pub(crate) mod exec;
 pub(crate) mod hints;
 pub(crate) mod keys;
 pub(crate) mod logging;

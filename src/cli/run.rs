@@ -2,7 +2,7 @@
 
 use crate::cli::config::Config;
 use crate::cli::{Cli, Ctx};
-use crate::cli::{keys, login, serve, tools};
+use crate::cli::{exec, keys, login, serve, tools};
 use crate::error::Result;
 
 /// Runs one command to completion.
@@ -14,6 +14,8 @@ pub async fn run(cli: Cli, ctx: &Ctx) -> Result<()> {
         Config::CreateCode(config) => login::create_code(config, ctx).await,
         Config::Demo { port, config_dir } => login::demo(port, config_dir, ctx).await,
         Config::SavedKey { action, profile } => keys::run(action, profile, ctx).await,
+        Config::Exec { profile, command } => exec::run(profile, command).await,
+        Config::Profiles => keys::profiles(ctx).await,
         Config::Serve(config) => serve::serve(config, ctx).await,
         Config::Service(config) => serve::service_action(config, ctx).await,
         Config::Trust {
@@ -24,6 +26,6 @@ pub async fn run(cli: Cli, ctx: &Ctx) -> Result<()> {
         } => tools::trust(action, user_only, regenerate, config_dir, ctx).await,
         Config::MockServer { port, options } => tools::mock_server(port, options, ctx).await,
         Config::Completions(shell) => tools::completions(shell),
-        Config::Man => tools::man(),
+        Config::Man { page, list } => tools::man(page.as_deref(), list),
     }
 }

@@ -82,6 +82,10 @@ impl Terminal {
             });
             return;
         }
+        // A command `exec` ran has spoken for itself.
+        if matches!(error, Error::ChildExited { message: None, .. }) {
+            return;
+        }
         if matches!(error, Error::Interrupted) {
             self.write_stderr("cancelled\n");
             return;

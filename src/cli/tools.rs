@@ -114,15 +114,74 @@ pub fn completions(shell: clap_complete::Shell) -> Result<()> {
     let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut command, "openrouter-pkce", &mut script);
-    crate::cli::output::print_text(&String::from_utf8_lossy(&script))
+    let mut script = String::from_utf8_lossy(&script).into_owned();
+    if shell == clap_complete::Shell::Bash {
+        script = fix_bash_subcommand_labels(&script);
+    }
+    crate::cli::output::print_text(&script)
 }
 
-/// `man`: the manual page in roff, from the same clap definitions.
-pub fn man() -> Result<()> {
-    let command = <crate::cli::Cli as clap::CommandFactory>::command();
-    let mut page = Vec::new();
-    clap_mangen::Man::new(command)
-        .render(&mut page)
+/// clap_complete 4.6's bash generator, for a binary whose name has a hyphen, builds the state
+/// for `openrouter-pkce login` as `openrouter__pkce__subcmd__login` while its `case` labels say
+/// `openrouter__subcmd__pkce__subcmd__login` (the labels escape the hyphen in the binary's
+/// name as if it separated subcommands; the builder escapes it as `__`). No label matches, so
+/// nothing after the first word completes. Upstream report, as filed: "bash: subcommand
+/// completion never matches for a bin name containing '-'. Expected the case label
+/// `<bin>__subcmd__<sub>` to use the same escaping as the `cmd=` assignments; got
+/// `openrouter__subcmd__pkce__subcmd__login` vs `openrouter__pkce__subcmd__login`." Until a
+/// release fixes it, the labels are rewritten to the names the script builds.
+fn fix_bash_subcommand_labels(script: &str) -> String {
+    script.replace("openrouter__subcmd__pkce__", "openrouter__pkce__")
+}
+
+/// `man`: a manual page in roff, from the same clap definitions: the main page, or
+/// `openrouter-pkce-COMMAND(1)` for a command (the main page's SEE ALSO names them all), or
+/// with `list` the name of every page.
+pub fn man(page: Option<&str>, list: bool) -> Result<()> {
+    let mut command =
+        <crate::cli::Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
+    // Built, every command knows its full name (`openrouter-pkce-service-install`), which
+    // is what each page is titled and what the pages above it refer to.
+    command.build();
+    let mut pages = Vec::new();
+    collect_pages(&command, &mut pages);
+    if list {
+        let names: Vec<&str> = pages.iter().filter_map(|c| page_name(c)).collect();
+        return crate::cli::output::print_text(&format!("{}\n", names.join("\n")));
+    }
+    let chosen = match page {
+        None => command,
+        Some(name) => pages
+            .into_iter()
+            .find(|c| page_name(c) == Some(name))
+            .ok_or_else(|| {
+                Error::bad_input(
+                    "COMMAND",
+                    format!(
+                        "a command with a manual page (`openrouter-pkce man --list` names them), not {}",
+                        crate::cli::keys::shown(name)
+                    ),
+                )
+            })?,
+    };
+    let mut out = Vec::new();
+    clap_mangen::Man::new(chosen.version(crate::cli::args::VERSION))
+        .render(&mut out)
         .map_err(|e| Error::internal("rendering the manual page", e))?;
-    crate::cli::output::print_text(&String::from_utf8_lossy(&page))
+    crate::cli::output::print_text(&String::from_utf8_lossy(&out))
+}
+
+/// Every visible command below `command`, depth first.
+fn collect_pages(command: &clap::Command, pages: &mut Vec<clap::Command>) {
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        pages.push(sub.clone());
+        collect_pages(sub, pages);
+    }
+}
+
+/// `login` for the page `openrouter-pkce-login(1)`.
+fn page_name(command: &clap::Command) -> Option<&str> {
+    command
+        .get_display_name()
+        .and_then(|n| n.strip_prefix("openrouter-pkce-"))
 }

@@ -289,6 +289,35 @@ pub fn load(profile: &Profile) -> Result<(KeySecret, Saved)> {
 }
 
 /// What [`remove`] found.
+/// Every saved profile, by name, with its metadata or why it cannot be read.
+pub fn list() -> Result<Vec<(String, Result<Saved>)>> {
+    let Some(dir) = existing_profiles_dir()? else {
+        return Ok(Vec::new());
+    };
+    let entries = std::fs::read_dir(&dir)
+        .map_err(|e| Error::internal(format!("reading {}", dir.display()), e))?;
+    let mut profiles: Vec<Profile> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let stem = name.to_str()?.strip_suffix(".json")?;
+            Profile::new(stem).ok()
+        })
+        .collect();
+    profiles.sort_by(|a, b| a.name().cmp(b.name()));
+    Ok(profiles
+        .into_iter()
+        .map(|p| {
+            let read = saved(&p).and_then(|s| {
+                s.ok_or_else(|| Error::NotLoggedIn {
+                    profile: p.name().to_owned(),
+                })
+            });
+            (p.name().to_owned(), read)
+        })
+        .collect())
+}
+
 #[derive(Debug)]
 pub enum Removed {
     /// Nothing was saved for the profile.

@@ -252,6 +252,10 @@ pub struct KeyInfo {
     pub is_free_tier: Option<bool>,
     /// When the key stops working (RFC 3339), `null` for never.
     pub expires_at: Option<String>,
+    /// Whether it is a management key (it can create keys) rather than an inference key.
+    pub is_management_key: Option<bool>,
+    /// The OpenRouter user who made the key.
+    pub creator_user_id: Option<String>,
 }
 
 impl KeyInfo {
@@ -278,6 +282,10 @@ impl KeyInfo {
                 .get("is_free_tier")
                 .and_then(serde_json::Value::as_bool),
             expires_at: text("expires_at", 40),
+            is_management_key: data
+                .get("is_management_key")
+                .and_then(serde_json::Value::as_bool),
+            creator_user_id: text("creator_user_id", 100),
         }
     }
 }
@@ -473,7 +481,7 @@ impl OpenRouterClient {
         if status == 401 {
             return Err(Error::Refused {
                 status,
-                message: "the saved key was rejected (revoked, deleted or unknown): run `openrouter-pkce login` again".into(),
+                message: "the key was rejected (revoked, deleted or unknown)".into(),
             });
         }
         if !(200..300).contains(&status) {
