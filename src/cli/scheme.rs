@@ -73,7 +73,12 @@ pub async fn choose(
 /// Whether a person is there to answer: a terminal on stdin and stderr, prose mode, and a
 /// real browser to come (not `demo`'s built-in client).
 fn may_ask(config: &LoginConfig, ctx: &Ctx) -> bool {
+    // A stand-in login is a try-out: it changes nothing on the machine, trust stores included.
     config.presenter != Presenter::BuiltInClient
+        && !matches!(
+            config.openrouter,
+            crate::cli::config::OpenRouterTarget::StandIn
+        )
         && !ctx.term.events()
         && std::io::stdin().is_terminal()
         && std::io::stderr().is_terminal()
