@@ -58,7 +58,14 @@ Environment:
   XDG_CONFIG_HOME      where the local CA lives (~/.config/openrouter-pkce)
   XDG_DATA_HOME        where saved profiles live (~/.local/share/openrouter-pkce)
   XDG_STATE_HOME       the control socket's fallback place (~/.local/state/openrouter-pkce)
-  XDG_RUNTIME_DIR      where the service's control socket and the browser's redirect page live";
+  XDG_RUNTIME_DIR      where the service's control socket and the browser's redirect page live
+
+The places above are Linux's. On macOS they are under
+~/Library/Application Support/openrouter-pkce. On Windows: the local CA in
+%APPDATA%\\openrouter-pkce\\config, saved profiles in %APPDATA%\\openrouter-pkce\\data (keys
+in Credential Manager), and the control API on the named pipe
+\\\\.\\pipe\\openrouter-pkce-<user>-<port>; an XDG_* variable that is set is honoured on
+every system.";
 
 const TRUST_EXAMPLES: &str = "\
 Examples:

@@ -39,6 +39,10 @@ pub fn message(error: &Error, context: Context) -> String {
         Error::NotLoggedIn { profile } => {
             format!("run `openrouter-pkce login --save --profile {profile}`")
         }
+        // The browser page says it too: it is OpenRouter's side, so try again later.
+        Error::Unreachable { .. } | Error::ServerFailed { .. } => {
+            "try again in a minute; OpenRouter's status is at https://status.openrouter.ai".to_owned()
+        }
         Error::LocalCa { .. } => {
             "run `openrouter-pkce trust --regenerate`, or delete that directory".to_owned()
         }

@@ -8,7 +8,7 @@ use url::Url;
 
 use crate::cli::Ctx;
 use crate::cli::config::SavedKeyAction;
-use crate::cli::output::{print_json, print_line};
+use crate::cli::output::{print_json, print_json_when_piped, print_line};
 use crate::error::{Error, Result};
 use crate::keys::{self, Profile, Removed, Saved, Storage};
 use crate::openrouter::{KeyInfo, KeyResponse, OpenRouterClient};
@@ -256,7 +256,7 @@ async fn logout(profile: Profile, ctx: &Ctx) -> Result<()> {
             "Nothing is saved for profile {name}; nothing to do."
         ),
     }
-    print_json(&LogoutDoc {
+    print_json_when_piped(&LogoutDoc {
         profile: &name,
         removed: !matches!(removed, Removed::Nothing),
     })

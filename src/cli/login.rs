@@ -85,7 +85,13 @@ pub async fn login(config: LoginConfig, ctx: &Ctx) -> Result<()> {
                 };
                 let options = LocalOptions {
                     openrouter: openrouter.clone(),
-                    port: config.port,
+                    // A login against our own stand-in is a try-out that needs no well-known
+                    // port: without --port it takes any free one, so a dev server or the
+                    // service (which serves another OpenRouter) on 3000 is not its business.
+                    port: match config.port {
+                        PortChoice::Preferred(_) if own_stand_in => PortChoice::Any,
+                        chosen => chosen,
+                    },
                     scheme: spec.scheme,
                     cert: config.listener.cert.clone(),
                     timeout: config.timeout,

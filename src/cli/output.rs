@@ -24,6 +24,17 @@ pub fn print_json(value: &impl Serialize) -> Result<()> {
 }
 
 /// Writes `text` as it is to stdout.
+/// The JSON of a command that also told a person the same in words on stderr: on a terminal
+/// the words are enough (two renderings of one answer read as noise); piped, the JSON is the
+/// answer.
+pub fn print_json_when_piped(value: &impl Serialize) -> Result<()> {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        return Ok(());
+    }
+    print_json(value)
+}
+
 pub fn print_text(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())

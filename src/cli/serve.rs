@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::cli::Ctx;
 use crate::cli::config::{ServeConfig, ServiceConfig, ServiceVerb};
-use crate::cli::output::{print_json, print_text};
+use crate::cli::output::{print_json_when_piped, print_text};
 use crate::error::{Error, Result};
 use crate::flow::engine::EngineConfig;
 use crate::flow::scheme::CallbackScheme;
@@ -113,7 +113,7 @@ pub async fn service_action(config: ServiceConfig, ctx: &Ctx) -> Result<()> {
                 path.display(),
                 unit::start_hint(manager, &path)
             );
-            print_json(&Installed {
+            print_json_when_piped(&Installed {
                 installed: path.display().to_string(),
             })
         }
@@ -140,11 +140,11 @@ pub async fn service_action(config: ServiceConfig, ctx: &Ctx) -> Result<()> {
                         "Nothing to remove: {} does not exist.",
                         path.display()
                     );
-                    return print_json(&Removed { removed: None });
+                    return print_json_when_piped(&Removed { removed: None });
                 }
                 Err(e) => return Err(Error::internal(format!("removing {}", path.display()), e)),
             }
-            print_json(&Removed {
+            print_json_when_piped(&Removed {
                 removed: Some(path.display().to_string()),
             })
         }
@@ -178,7 +178,7 @@ pub async fn service_action(config: ServiceConfig, ctx: &Ctx) -> Result<()> {
                     "not answering"
                 }
             );
-            print_json(&Status {
+            print_json_when_piped(&Status {
                 unit: path.display().to_string(),
                 installed,
                 running,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cli::Ctx;
-use crate::cli::output::print_json;
+use crate::cli::output::{print_json, print_json_when_piped};
 use crate::error::{Error, Result};
 use crate::openrouter::stand_in::{self, StandInOptions};
 use crate::report::say;
@@ -25,7 +25,7 @@ pub async fn trust(
             ctx.term,
             "No local CA yet, so it is not trusted anywhere yet: `openrouter-pkce trust` makes one and trusts it."
         );
-        return print_json(&NoCa {
+        return print_json_when_piped(&NoCa {
             ca: None,
             trusted_in: Vec::new(),
         });
@@ -77,7 +77,7 @@ pub async fn trust(
     for skip in &report.skipped {
         say!(ctx.term, "  skipped: {skip}");
     }
-    print_json(&report)
+    print_json_when_piped(&report)
 }
 
 /// `trust --status` before any CA exists.

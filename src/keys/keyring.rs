@@ -77,6 +77,15 @@ fn describe(e: &keyring::Error) -> String {
         _ if text.contains("dismissed") || text.to_ascii_lowercase().contains("locked") => {
             "the system keyring is locked (and could not be unlocked here)".into()
         }
+        // The Secret Service's own words ("SS error: result not returned from SS API") mean
+        // nothing to a person: say what is missing, keep the detail in brackets.
+        keyring::Error::PlatformFailure(_) | keyring::Error::NoStorageAccess(_) => format!(
+            "no keyring answered (is a desktop keyring such as GNOME Keyring or KWallet running and unlocked?) [{}]",
+            crate::error::sanitize(&text, &[])
+                .chars()
+                .take(120)
+                .collect::<String>()
+        ),
         _ => text,
     }
 }
