@@ -320,6 +320,40 @@ async fn one_login(
     (ms, rss)
 }
 
+/// How long OpenRouter's HEAD takes in the spawn-to-browser row: a slow network's DNS, TCP
+/// and TLS handshakes, which the browser must not wait for.
+const SLOW_HEAD: Duration = Duration::from_millis(800);
+
+/// Spawn of `login --no-browser` until the authorize URL is on stderr (where a browser would
+/// be opened), against an OpenRouter whose every answer takes [`SLOW_HEAD`].
+async fn spawn_to_browser() -> Stats {
+    let app = axum::Router::new().fallback(|| async {
+        tokio::time::sleep(SLOW_HEAD).await;
+        ""
+    });
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let home = Home::new();
+    home.warm();
+    let mut times = Vec::new();
+    for _ in 0..RUNS {
+        let args = login_args(free_port(), &url);
+        let mut cmd = home.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = cmd.spawn().unwrap();
+        authorize_url(&mut child).await;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    server.abort();
+    stats(times)
+}
+
 async fn t_total(spare: bool) -> (Stats, f64) {
     let (_stand_in, url) = stand_in(Consent::AutoApprove).await;
     let home = Home::new();
@@ -651,6 +685,7 @@ async fn bench() {
     let size = shipped_binary_size();
     eprintln!("openrouter-pkce bench: {RUNS} runs each, release build {BIN}");
     let (floor, warm, cold) = ready_samples().await;
+    let to_browser = spawn_to_browser().await;
     let (total, login_rss) = t_total(false).await;
     let (total_spare, _) = t_total(true).await;
     let login_waiting = login_waiting_memory().await;
@@ -663,6 +698,14 @@ async fn bench() {
         // floor, ~1.5 ms; interleaved it is ~2.2 ms), so the guard did not loosen with it.
         row_time("t_ready (warm cache)", warm, floor, 2.5),
         row_time("t_ready (first run)", cold, floor, 6.0),
+        (
+            "spawn -> browser, OpenRouter's HEAD 800 ms",
+            format!("{:.1} ms (p90 {:.1})", to_browser.median, to_browser.p90),
+            "-".into(),
+            "-".into(),
+            "< 100 ms".into(),
+            to_browser.median < 100.0,
+        ),
         (
             "t_total (login to JSON)",
             format!("{:.1} ms (p90 {:.1})", total.median, total.p90),
@@ -758,6 +801,7 @@ async fn bench() {
         "t_ready_warm_ms": {"median": warm.median, "p90": warm.p90},
         "t_ready_first_run_ms": {"median": cold.median, "p90": cold.p90},
         "floor_ready_ms": {"median": floor.median, "p90": floor.p90},
+        "spawn_to_browser_slow_head_ms": {"median": to_browser.median, "p90": to_browser.p90},
         "t_total_ms": {"median": total.median, "p90": total.p90},
         "t_total_spare_connection_ms": {"median": total_spare.median, "p90": total_spare.p90},
         "one_shot_peak_rss_kib": login_rss,

@@ -260,3 +260,35 @@ fn a_callback_url_or_code_used_once_is_refused_the_second_time_in_service_mode()
         assert_eq!(status.code(), Some(expected), "{stderr}");
     }
 }
+
+/// A login killed before it could remove its private redirect page (it holds the login's
+/// state and nonce) leaves it behind; the next login that opens a browser removes it, and
+/// leaves alone the page of a login that still runs.
+#[cfg(unix)]
+#[test]
+fn a_killed_logins_redirect_page_is_removed_by_the_next_start() {
+    let env = TestEnv::new();
+    let pages = env.home().join("runtime/openrouter-pkce");
+    std::fs::create_dir_all(&pages).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pages, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    // A pid that is surely gone: a child we started and reaped.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    let stale = pages.join(format!("login-{gone_pid}-AAAAAAAAAAAAAAAA.html"));
+    let live = pages.join(format!(
+        "login-{}-BBBBBBBBBBBBBBBB.html",
+        std::process::id()
+    ));
+    for page in [&stale, &live] {
+        std::fs::write(page, "state=secret").unwrap();
+    }
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    let (status, _, stderr) = run(env.with_browser("login", &stand_in.url));
+    assert!(status.success(), "{stderr}");
+    assert!(!stale.exists(), "the killed login's page is still there");
+    assert!(live.exists(), "a running login's page was removed");
+}
