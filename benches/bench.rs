@@ -38,7 +38,12 @@ fn main() {
 }
 
 /// `listen:PORT`: bind, exit on the first connection. `hello:PORT`: bare hyper hello server.
+/// `flow:URL`: the least a loopback login can do, with std alone as a C program would.
 fn floor(role: &str) {
+    if let Some(openrouter) = role.strip_prefix("flow:") {
+        flow_floor(openrouter);
+        return;
+    }
     let (kind, port) = role.split_once(':').unwrap();
     let port: u16 = port.parse().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -318,6 +323,81 @@ async fn one_login(
         .unwrap();
     std::mem::forget(child); // reaped by wait4 above
     (ms, rss)
+}
+
+/// The flow floor: bind a loopback port, print an authorize URL, take one callback, POST the
+/// code to OpenRouter (`openrouter`, plain http on loopback), print the reply. No runtime, no
+/// TLS, no PKCE, no checks: what any loopback login must at least do, in blocking std calls.
+fn flow_floor(openrouter: &str) {
+    use std::io::{Read, Write};
+    let listener = StdListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    eprintln!(
+        "Open {openrouter}auth?callback_url=http%3A%2F%2Flocalhost%3A{port}%2Fcallback to log in"
+    );
+    let (mut browser, _) = listener.accept().unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && browser.read(&mut byte).unwrap() == 1 {
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    let code = head
+        .split(['?', '&', ' '])
+        .find_map(|p| p.strip_prefix("code="))
+        .unwrap()
+        .to_owned();
+    browser
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        .unwrap();
+    drop(browser);
+    let host = openrouter
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let body = format!("{{\"code\":\"{code}\"}}");
+    let mut api = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        api,
+        "POST /api/v1/auth/keys HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    api.read_to_string(&mut reply).unwrap();
+    let json = reply.split("\r\n\r\n").nth(1).unwrap_or_default();
+    println!("{json}");
+}
+
+/// Spawn of the flow floor until its JSON is on stdout, a client following its URL at once.
+async fn t_total_floor() -> Stats {
+    let (_stand_in, url) = stand_in(Consent::AutoApprove).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .build()
+        .unwrap();
+    let mut times = Vec::new();
+    for _ in 0..RUNS {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.env(FLOOR_ENV, format!("flow:{url}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let authorize = authorize_url(&mut child).await;
+        client.get(authorize).send().await.expect("follow the URL");
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).unwrap();
+            line
+        })
+        .await
+        .unwrap();
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert!(line.contains("\"key\""), "the floor printed {line:?}");
+        let _ = child.wait();
+    }
+    stats(times)
 }
 
 /// How long OpenRouter's HEAD takes in the spawn-to-browser row: a slow network's DNS, TCP
@@ -687,6 +767,7 @@ async fn bench() {
     let (floor, warm, cold) = ready_samples().await;
     let to_browser = spawn_to_browser().await;
     let (total, login_rss) = t_total(false).await;
+    let total_floor = t_total_floor().await;
     let (total_spare, _) = t_total(true).await;
     let login_waiting = login_waiting_memory().await;
     let (idle, pending) = memory_with_pending(1000).await;
@@ -709,10 +790,10 @@ async fn bench() {
         (
             "t_total (login to JSON)",
             format!("{:.1} ms (p90 {:.1})", total.median, total.p90),
-            "-".into(),
-            "-".into(),
-            "report".into(),
-            true,
+            format!("{:.1} ms (p90 {:.1})", total_floor.median, total_floor.p90),
+            format!("{:.1}x", total.median / total_floor.median),
+            "<= 1.5x flow floor".into(),
+            total.median <= 1.5 * total_floor.median,
         ),
         (
             "t_total, idle spare connection",
@@ -803,6 +884,7 @@ async fn bench() {
         "floor_ready_ms": {"median": floor.median, "p90": floor.p90},
         "spawn_to_browser_slow_head_ms": {"median": to_browser.median, "p90": to_browser.p90},
         "t_total_ms": {"median": total.median, "p90": total.p90},
+        "t_total_flow_floor_ms": {"median": total_floor.median, "p90": total_floor.p90},
         "t_total_spare_connection_ms": {"median": total_spare.median, "p90": total_spare.p90},
         "one_shot_peak_rss_kib": login_rss,
         "serve_idle_rss_kib": idle.rss_kib,

@@ -411,8 +411,15 @@ pub struct OpenRouterClient {
 impl OpenRouterClient {
     /// A client for `base`, which must already be validated by `config::parse_openrouter_url`.
     pub fn new(base: Url, app: &AppAttribution) -> Result<Self> {
-        // Blocking (reads the TLS roots): callers build it off the async threads.
-        let http = crate::sys::http::client_builder(&[])?
+        // Blocking (reads the TLS roots): callers build it off the async threads. Plain http
+        // is only ever allowed to a loopback host (a stand-in), which needs no roots: reading
+        // and parsing the system's whole bundle would only delay a stand-in login.
+        let builder = if base.scheme() == "http" {
+            crate::sys::http::loopback_client_builder(&[])?
+        } else {
+            crate::sys::http::client_builder(&[])?
+        };
+        let http = builder
             .timeout(Duration::from_secs(30))
             .default_headers(attribution_headers(app))
             .build()
