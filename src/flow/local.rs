@@ -18,7 +18,7 @@ use crate::flow::present::Presenter;
 use crate::flow::progress::Progress;
 use crate::flow::{FlowResult, FlowSpec, Stage, StartedFlow, UrlScheme};
 use crate::report::{Reporter, say};
-use crate::server::listener::LoopbackListener;
+use crate::server::listener::{LoopbackListener, TlsSlot};
 use crate::tls::CertSource;
 
 /// What the in-process host needs, already validated.
@@ -108,21 +108,34 @@ impl LocalHost {
         // https is served only with a certificate that is already there, and no key written.
         let cert = opts.cert.clone();
         let make = opts.scheme == UrlScheme::Https || opts.always_https;
-        let tls = tokio::task::spawn_blocking(move || {
+        let load = move || {
             if make {
                 crate::tls::load(&cert).map(Some)
             } else {
                 crate::tls::load_existing(&cert)
             }
-        })
-        .await
-        .map_err(|e| Error::internal("loading the certificate", e))?;
-        let tls = match (tls, opts.scheme) {
-            (Ok(tls), _) => tls,
-            (Err(e), UrlScheme::Https) => return Err(e),
-            (Err(e), UrlScheme::Http) => {
-                tracing::warn!(error = %e, "serving http only: the certificate did not load");
-                None
+        };
+        let (tls, ca_cert) = match opts.scheme {
+            // The callback is https: the certificate must be there before the URL is shown.
+            UrlScheme::Https => {
+                let loaded = tokio::task::spawn_blocking(load)
+                    .await
+                    .map_err(|e| Error::internal("loading the certificate", e))??;
+                let ca = loaded.as_ref().and_then(|t| t.ca_cert_path.clone());
+                (TlsSlot::ready(loaded.map(|t| t.config)), ca)
+            }
+            // The callback is http: the URL (and the browser) need not wait for the
+            // certificate; https on the port follows once it is loaded.
+            UrlScheme::Http => {
+                let (slot, filler) = TlsSlot::pending();
+                tokio::task::spawn_blocking(move || match load() {
+                    Ok(tls) => filler.fill(tls.map(|t| t.config)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "serving http only: the certificate did not load");
+                        filler.fill(None);
+                    }
+                });
+                (slot, None)
             }
         };
         let port = listener.port();
@@ -139,8 +152,7 @@ impl LocalHost {
         });
         let (stop, stop_rx) = watch::channel(false);
         let router = crate::flow::callback::router(engine.callbacks().clone(), port);
-        let ca_cert = tls.as_ref().and_then(|t| t.ca_cert_path.clone());
-        let server = tokio::spawn(listener.serve(router, tls.map(|t| t.config), stop_rx));
+        let server = tokio::spawn(listener.serve_with(router, tls, stop_rx));
         tracing::debug!(port, "callback listener accepting");
         Ok(Self {
             engine,

@@ -122,7 +122,14 @@ impl LoopbackListener {
         tls: Option<Arc<rustls::ServerConfig>>,
         shutdown: watch::Receiver<bool>,
     ) {
-        let acceptor = tls.map(TlsAcceptor::from);
+        self.serve_with(router, TlsSlot::ready(tls), shutdown).await;
+    }
+
+    /// As [`serve`](Self::serve), with the TLS configuration perhaps still loading: plain
+    /// HTTP is served at once, a TLS client waits (within the header timeout) until it is
+    /// there.
+    pub async fn serve_with(self, router: Router, tls: TlsSlot, shutdown: watch::Receiver<bool>) {
+        let acceptor = tls;
         let limits = self.limits;
         let permits = Arc::new(Semaphore::new(limits.max_connections));
         let connections = Arc::new(Connections::default());
@@ -270,7 +277,7 @@ impl Connections {
 async fn accept_loop(
     socket: TcpListener,
     router: Router,
-    acceptor: Option<TlsAcceptor>,
+    acceptor: TlsSlot,
     (permits, connections): (Arc<Semaphore>, Arc<Connections>),
     header_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
@@ -320,6 +327,55 @@ async fn accept_loop(
     }
 }
 
+/// The TLS side of the listener: ready (or absent), or still being loaded off the runtime.
+#[derive(Clone)]
+pub struct TlsSlot(watch::Receiver<Option<Option<TlsAcceptor>>>);
+
+/// Where a [`TlsSlot`] still loading gets its configuration (`None`: serve no TLS).
+pub struct TlsFiller(watch::Sender<Option<Option<TlsAcceptor>>>);
+
+impl std::fmt::Debug for TlsSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSlot").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for TlsFiller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsFiller").finish_non_exhaustive()
+    }
+}
+
+impl TlsSlot {
+    /// A slot whose configuration is known now.
+    pub fn ready(tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+        Self(watch::channel(Some(tls.map(TlsAcceptor::from))).1)
+    }
+
+    /// A slot to be filled later; until then TLS clients wait.
+    pub fn pending() -> (Self, TlsFiller) {
+        let (tx, rx) = watch::channel(None);
+        (Self(rx), TlsFiller(tx))
+    }
+
+    /// The acceptor once known (`None`: no TLS is served).
+    async fn acceptor(&mut self) -> Option<TlsAcceptor> {
+        self.0
+            .wait_for(Option::is_some)
+            .await
+            .ok()?
+            .clone()
+            .flatten()
+    }
+}
+
+impl TlsFiller {
+    /// Sets the configuration (`None`: no TLS after all); waiting clients go on.
+    pub fn fill(self, tls: Option<Arc<rustls::ServerConfig>>) {
+        let _ = self.0.send(Some(tls.map(TlsAcceptor::from)));
+    }
+}
+
 /// A connection past its first byte: plain HTTP, or TLS after the handshake.
 enum Accepted {
     Plain(TcpStream),
@@ -329,7 +385,7 @@ enum Accepted {
 /// Waits for the first byte and, for TLS, the handshake; `None` if the client never gets there.
 async fn accept_io(
     stream: TcpStream,
-    acceptor: Option<TlsAcceptor>,
+    mut slot: TlsSlot,
     header_timeout: Duration,
 ) -> Option<Accepted> {
     let _ = stream.set_nodelay(true);
@@ -338,8 +394,15 @@ async fn accept_io(
     if !matches!(peeked, Ok(Ok(1))) {
         return None;
     }
+    let acceptor = match first[0] {
+        TLS_HANDSHAKE => tokio::time::timeout(header_timeout, slot.acceptor())
+            .await
+            .ok()
+            .flatten(),
+        _ => None,
+    };
     match acceptor {
-        Some(acceptor) if first[0] == TLS_HANDSHAKE => {
+        Some(acceptor) => {
             match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => Some(Accepted::Tls(Box::new(tls))),
                 Ok(Err(e)) => {
@@ -360,7 +423,7 @@ async fn serve_connection(
     stream: TcpStream,
     router: Router,
     connection: &Arc<Connection>,
-    acceptor: Option<TlsAcceptor>,
+    acceptor: TlsSlot,
     header_timeout: Duration,
     shutdown: watch::Receiver<bool>,
 ) {
