@@ -50,6 +50,11 @@ fn a_key_saved_by_the_app_is_the_clis_and_back() {
         ),
         "{e:?}"
     );
+    // What is not a key is not saved (`key` would print it raw).
+    for bad in ["", "sk-or-v1-a\n\u{1b}[31mRED", "two words"] {
+        let e = SavedKeys::save("other", &ApiKey::new(bad), "http://127.0.0.1:9/").unwrap_err();
+        assert!(matches!(e, Error::BadInput { field: "key", .. }), "{e:?}");
+    }
     let e = SavedKeys::save("other", &key, "http://0.0.0.0:9/").unwrap_err();
     assert!(matches!(e, Error::BadInput { .. }), "{e:?}");
     assert!(SavedKeys::load("other").unwrap().is_none());

@@ -20,6 +20,12 @@ pub fn print_line(line: &str) -> Result<()> {
 pub fn print_json(value: &impl Serialize) -> Result<()> {
     let line =
         serde_json::to_string(value).map_err(|e| Error::internal("encoding the output", e))?;
+    // serde_json leaves U+2028, U+2029 and U+0085 raw; a reader splitting lines on them would
+    // cut the one JSON object in two. Escaped, every JSON reader decodes the same text.
+    let line = line
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+        .replace('\u{85}', "\\u0085");
     print_line(&line)
 }
 

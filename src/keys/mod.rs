@@ -184,6 +184,13 @@ pub fn save(
     user_id: Option<String>,
     openrouter_url: &Url,
 ) -> Result<SaveReport> {
+    // Whatever is saved is printed by `key` and sent as a header later: it must look like a
+    // key, whoever hands it over (the CLI after an exchange, or an app through SavedKeys).
+    if key.secret().is_empty() {
+        return Err(Error::bad_input("key", "an API key (it is empty)"));
+    }
+    crate::openrouter::check_key_form(key.secret())
+        .map_err(|why| Error::bad_input("key", format!("an API key: {why}")))?;
     let dir = profiles_dir()?;
     // Whether the keyring may hold an older key of this profile (an earlier save put it there).
     let earlier_in_keyring = saved(profile)
@@ -285,6 +292,14 @@ pub fn load(profile: &Profile) -> Result<(KeySecret, Saved)> {
             file::load(&path)?.ok_or_else(not_logged_in)?
         }
     };
+    // A key file edited by hand (or a keyring entry written by another program) must still
+    // look like a key before anything prints or sends it.
+    if let Err(why) = crate::openrouter::check_key_form(key.secret()) {
+        return Err(Error::internal(
+            format!("the saved key of profile {profile} is not usable"),
+            format!("{why}; remove the profile and log in again"),
+        ));
+    }
     Ok((key, saved))
 }
 

@@ -569,10 +569,11 @@ impl OpenRouterClient {
         }
         Ok(KeyResponse {
             key: KeySecret::new(key),
+            // Printed on stdout and saved: network text, cleaned like any other.
             user_id: reply
                 .get("user_id")
                 .and_then(serde_json::Value::as_str)
-                .map(str::to_owned),
+                .map(|u| crate::error::sanitize(u, &[]).chars().take(200).collect()),
         })
     }
 
@@ -694,7 +695,7 @@ impl OpenRouterClient {
 const MAX_KEY_LEN: usize = 512;
 
 /// Whether `key` can be a key: printable ASCII, no spaces or control characters, bounded.
-fn check_key_form(key: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_key_form(key: &str) -> std::result::Result<(), String> {
     if key.len() > MAX_KEY_LEN {
         return Err(format!("the key is longer than {MAX_KEY_LEN} characters"));
     }
@@ -891,8 +892,9 @@ fn status_error(status: u16, body: &str, secrets: &[&str]) -> Error {
         // Following it could hand the code to another host; say so instead of "failing".
         300..=399 => Error::ServerFailed {
             status,
-            message: "a redirect, which is not followed (is --openrouter-url the API's base URL?)"
-                .to_owned(),
+            message:
+                "a redirect, which is not followed (is the OpenRouter URL the API's base URL?)"
+                    .to_owned(),
         },
         _ => Error::ServerFailed { status, message },
     }
