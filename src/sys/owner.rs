@@ -22,20 +22,7 @@ pub fn private_dir_problem(dir: &Path) -> Option<String> {
     if !meta.is_dir() {
         return Some("is not a directory".into());
     }
-    if meta.uid() != euid() {
-        return Some(format!(
-            "belongs to uid {}, not to you (uid {})",
-            meta.uid(),
-            euid()
-        ));
-    }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Some(format!(
-            "is group- or world-accessible (mode {mode:04o}); it must be yours alone (chmod 700)"
-        ));
-    }
-    None
+    not_ours_alone(&meta, "it must be yours alone (chmod 700)")
 }
 
 /// Why `path` is not a private file of ours (a regular file we own that no one else may read
@@ -52,6 +39,12 @@ pub fn private_file_problem(path: &Path) -> Option<String> {
     if !meta.is_file() {
         return Some("is not a regular file".into());
     }
+    not_ours_alone(&meta, "it must be yours alone (chmod 600)")
+}
+
+/// Why an entry with `meta` is not ours alone: another owner, or group/other access
+/// (`remedy` says what fixes the mode).
+fn not_ours_alone(meta: &std::fs::Metadata, remedy: &str) -> Option<String> {
     if meta.uid() != euid() {
         return Some(format!(
             "belongs to uid {}, not to you (uid {})",
@@ -60,10 +53,6 @@ pub fn private_file_problem(path: &Path) -> Option<String> {
         ));
     }
     let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Some(format!(
-            "is readable or writable by others (mode {mode:04o})"
-        ));
-    }
-    None
+    (mode & 0o077 != 0)
+        .then(|| format!("is group- or world-accessible (mode {mode:04o}); {remedy}"))
 }
