@@ -4,20 +4,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-
-/// GETs `url` with curl (trusting this env's CA) and returns the HTTP status.
-fn curl_status(env: &TestEnv, url: &str) -> String {
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
-        .arg(env.ca_cert())
-        .arg(url)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn a_delegated_login_honours_callback_scheme_and_host() {
@@ -83,6 +72,7 @@ fn flags_the_service_cannot_honour_are_refused_before_any_flow() {
     assert!(!stderr.contains("/auth?"), "a URL was shown: {stderr}");
 }
 
+#[cfg(unix)] // signals
 #[test]
 fn an_interrupted_delegated_login_cancels_its_flow() {
     let env = TestEnv::new();
@@ -98,18 +88,19 @@ fn an_interrupted_delegated_login_cancels_its_flow() {
         assert!(stderr.contains("cancelled"), "{stderr}");
         // The tab that is still open can no longer complete the login.
         let late = format!("{callback}?code=late&state={state}");
-        assert_eq!(curl_status(&env, &late), "404", "SIG{sig}");
+        assert_eq!(status_trusting(&env, &late), "404", "SIG{sig}");
     }
     assert_eq!(stand_in.stats()["exchange_requests"], 0);
 }
 
+#[cfg(unix)] // signals
 #[test]
 fn a_hung_service_is_reported_as_not_answering_within_the_timeout() {
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &[]);
     let served = start_service(&env, &stand_in, &[]);
     signal(&served.process, "STOP");
-    let started = Instant::now();
+    let started = std::time::Instant::now();
     let (status, _, stderr) =
         run(env.login_no_browser(&stand_in.url, served.port, &["--timeout", "3"]));
     let took = started.elapsed();
@@ -142,17 +133,7 @@ fn fake_service(
                 )
             }
         });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let path = socket_path(env, port);
-    let listener = runtime
-        .block_on(async { tokio::net::UnixListener::bind(&path) })
-        .unwrap();
-    runtime.spawn(async move { axum::serve(listener, app).await });
-    (port, runtime)
+    (port, serve_control(env, port, app))
 }
 
 const OPENROUTER: &str = "http://127.0.0.1:9";
@@ -250,6 +231,8 @@ fn a_malformed_result_from_the_service_is_not_called_a_bad_bundle() {
     }
 }
 
+/// Unix only: the fake is a raw socket server (a pipe that hangs up is the same code path).
+#[cfg(unix)]
 #[test]
 fn a_service_that_drops_the_connection_is_not_reported_as_stopping() {
     let env = TestEnv::new();
@@ -333,16 +316,7 @@ fn the_last_second_before_the_deadline_is_not_a_busy_loop() {
             )
             .delete(|| async { axum::http::StatusCode::NO_CONTENT }),
         );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let path = socket_path(&env, port);
-    let listener = runtime
-        .block_on(async { tokio::net::UnixListener::bind(&path) })
-        .unwrap();
-    runtime.spawn(async move { axum::serve(listener, app).await });
+    let _runtime = serve_control(&env, port, app);
     let mut cmd = env.command();
     cmd.args([
         "login",
@@ -360,6 +334,7 @@ fn the_last_second_before_the_deadline_is_not_a_busy_loop() {
     assert!(n <= 4, "{n} status requests in a 4 s login");
 }
 
+#[cfg(unix)] // signals
 #[test]
 fn a_signal_right_after_start_is_never_lost() {
     let env = TestEnv::new();

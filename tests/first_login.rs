@@ -129,6 +129,7 @@ fn events_report_a_browser_that_did_not_start_and_an_error_with_its_codes() {
     assert!(names(&events).contains(&"callback_received".to_owned()));
 }
 
+#[cfg(unix)] // a pty and SIGINT
 #[test]
 fn ctrl_c_says_cancelled_and_exits_130_in_prose_and_in_events() {
     let env = TestEnv::new();
@@ -280,6 +281,7 @@ fn authorize_pages_say_the_code_was_handed_to_the_app() {
 /// What a person sees on a terminal: the URL with the way forward, a spinner with the time
 /// left, a green tick for each step, and who they are logged in as. Piped, the same words
 /// with no escape codes at all; with NO_COLOR, no colour on the terminal either.
+#[cfg(unix)] // a pty (`script`)
 #[test]
 fn a_terminal_gets_a_spinner_and_ticks_and_a_pipe_gets_plain_text() {
     if !pty_available() {
@@ -334,6 +336,7 @@ fn a_terminal_gets_a_spinner_and_ticks_and_a_pipe_gets_plain_text() {
 
 /// On a terminal, with the local CA untrusted, the first login asks once whether to trust it.
 /// No: http, and never asked again. Yes: `trust` runs and the login continues over https.
+#[cfg(unix)] // a pty (`script`)
 #[test]
 fn a_first_login_on_a_terminal_asks_once_to_trust_the_ca() {
     if !pty_available() {
@@ -389,6 +392,7 @@ fn a_first_login_on_a_terminal_asks_once_to_trust_the_ca() {
 /// The question about trust is never answered by accident: end of input (Ctrl-D) is no answer
 /// (http, nothing trusted, nothing remembered), an unclear answer is asked again, Ctrl-C
 /// cancels at once, and `--timeout` covers the question too.
+#[cfg(unix)] // a pty (`script`)
 #[test]
 fn the_trust_question_takes_only_clear_answers() {
     if !pty_available() {

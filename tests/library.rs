@@ -349,6 +349,7 @@ async fn a_failing_openrouter_is_reported_with_its_code() {
 /// The CA key is never written where others can read or replace it: a group- or
 /// world-accessible config_dir is refused for an https login and left untouched by an http
 /// one; a relative one is refused when the login is built.
+#[cfg(unix)] // modes; Windows' per-user profile directories are private by their ACLs
 #[tokio::test]
 async fn the_local_ca_goes_only_into_a_private_directory() {
     use std::os::unix::fs::PermissionsExt;

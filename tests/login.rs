@@ -280,6 +280,7 @@ fn a_browser_that_cannot_start_leaves_the_url_printed_and_the_login_waiting() {
     assert!(json(&stdout)["key"].is_string());
 }
 
+#[cfg(unix)] // a pty (`script`)
 #[test]
 fn a_pasted_redirect_url_completes_the_login_on_a_terminal() {
     if !pty_available() {

@@ -76,21 +76,19 @@ fn a_bad_output_path_is_refused_before_anything_is_sent() {
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
     let dir = env.home().join("a-directory");
     std::fs::create_dir(&dir).unwrap();
-    let fifo = env.home().join("fifo");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
     let missing = env.home().join("missing/dir/key");
-    for output in [
-        missing.to_str().unwrap(),
-        dir.to_str().unwrap(),
-        "/dev/null",
-        fifo.to_str().unwrap(),
-    ] {
+    #[cfg_attr(not(unix), allow(unused_mut))]
+    let mut outputs = vec![missing, dir];
+    // Unix also has devices and FIFOs, which must not be taken for files either.
+    #[cfg(unix)]
+    {
+        let fifo = env.home().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        outputs.extend([std::path::PathBuf::from("/dev/null"), fifo]);
+    }
+    for output in &outputs {
+        let output = output.to_str().unwrap();
         let mut cmd = env.login_no_browser(&stand_in.url, free_port(), &["--output", output]);
         cmd.env("BROWSER", env.browser_script());
         let (status, stdout, stderr) = run(cmd);
@@ -103,23 +101,11 @@ fn a_bad_output_path_is_refused_before_anything_is_sent() {
         );
     }
     assert_eq!(stand_in.stats()["exchange_requests"], 0);
-    assert!(
-        std::fs::metadata("/dev/null")
-            .unwrap()
-            .file_type()
-            .is_char_device_like()
-    );
-}
-
-/// `FileType::is_char_device` without importing the Unix extension trait at every call.
-trait CharDevice {
-    fn is_char_device_like(&self) -> bool;
-}
-
-impl CharDevice for std::fs::FileType {
-    fn is_char_device_like(&self) -> bool {
+    #[cfg(unix)]
+    {
         use std::os::unix::fs::FileTypeExt;
-        self.is_char_device()
+        let null = std::fs::metadata("/dev/null").unwrap().file_type();
+        assert!(null.is_char_device(), "/dev/null was replaced");
     }
 }
 

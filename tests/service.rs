@@ -3,10 +3,12 @@
 
 mod common;
 
+#[cfg(unix)]
 use std::time::{Duration, Instant};
 
 use common::*;
 
+#[cfg(unix)] // signals
 fn signal_term(process: &Running) {
     signal(process, "TERM");
 }
@@ -119,6 +121,7 @@ fn authorize_through_the_service_prints_a_bundle_that_exchanges() {
     }
 }
 
+#[cfg(unix)] // signals
 #[test]
 fn sigterm_fails_the_pending_login_and_exits_cleanly() {
     let env = TestEnv::new();
@@ -166,6 +169,7 @@ fn serve_on_a_busy_port_exits_with_port_in_use() {
     assert!(!socket_path(&env, port).exists());
 }
 
+#[cfg(unix)] // a named pipe leaves nothing behind when its service dies
 #[test]
 fn a_stale_control_socket_is_removed_and_the_login_runs_one_shot() {
     let env = TestEnv::new();

@@ -151,11 +151,15 @@ pub async fn open(url: &str) -> Result<(), String> {
     }
 }
 
-/// Runs the commands of a `$BROWSER` list (`:`-separated; `%s` marks where the URL goes) in
-/// turn until one starts, as xdg-open and Python's webbrowser do.
+/// What separates the commands of a `$BROWSER` list: the platform's PATH separator, as in
+/// Python's webbrowser (`:` would cut `C:\…` in two on Windows).
+const LIST_SEPARATOR: char = if cfg!(windows) { ';' } else { ':' };
+
+/// Runs the commands of a `$BROWSER` list ([`LIST_SEPARATOR`]-separated; `%s` marks where the
+/// URL goes) in turn until one starts, as xdg-open and Python's webbrowser do.
 async fn open_with_browser_var(spec: &str, url: &str) -> Result<(), String> {
     let mut failures = Vec::new();
-    for entry in spec.split(':').filter(|e| !e.trim().is_empty()) {
+    for entry in spec.split(LIST_SEPARATOR).filter(|e| !e.trim().is_empty()) {
         let Some(argv) = browser_command(entry, url) else {
             continue;
         };
@@ -197,7 +201,10 @@ async fn run_browser(argv: Vec<String>) -> Result<(), String> {
 
 /// The argv for a `$BROWSER` value.
 pub fn browser_command(spec: &str, url: &str) -> Option<Vec<String>> {
-    let first = spec.split(':').map(str::trim).find(|s| !s.is_empty())?;
+    let first = spec
+        .split(LIST_SEPARATOR)
+        .map(str::trim)
+        .find(|s| !s.is_empty())?;
     let mut argv: Vec<String> = first.split_whitespace().map(str::to_owned).collect();
     if argv.iter().any(|a| a.contains("%s")) {
         for a in &mut argv {
@@ -211,19 +218,30 @@ pub fn browser_command(spec: &str, url: &str) -> Option<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::browser_command;
+    use super::{LIST_SEPARATOR, browser_command};
 
     #[test]
     fn browser_var_forms() {
+        let sep = LIST_SEPARATOR;
         assert_eq!(browser_command("firefox", "U").unwrap(), ["firefox", "U"]);
         assert_eq!(
-            browser_command("w3m -o x %s:lynx", "U").unwrap(),
+            browser_command(&format!("w3m -o x %s{sep}lynx"), "U").unwrap(),
             ["w3m", "-o", "x", "U"]
         );
         assert_eq!(
-            browser_command("  :chromium --new-window", "U").unwrap(),
+            browser_command(&format!("  {sep}chromium --new-window"), "U").unwrap(),
             ["chromium", "--new-window", "U"]
         );
-        assert!(browser_command(" : ", "U").is_none());
+        assert!(browser_command(&format!(" {sep} "), "U").is_none());
+    }
+
+    /// A Windows path keeps its drive letter: the list splits on `;` there.
+    #[cfg(windows)]
+    #[test]
+    fn a_windows_browser_path_is_one_command() {
+        assert_eq!(
+            browser_command(r"C:\tools\browser.exe --new;D:\other.exe", "U").unwrap(),
+            [r"C:\tools\browser.exe", "--new", "U"]
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! Windows: whether a process still runs.
+//! Windows: whether a process still runs, and who this process runs as.
 
 use windows_sys::Win32::Foundation::{CloseHandle, STILL_ACTIVE};
 use windows_sys::Win32::System::Threading::{
@@ -19,4 +19,18 @@ pub fn alive(pid: u32) -> bool {
         CloseHandle(handle);
         !ok || code == STILL_ACTIVE as u32
     }
+}
+
+/// The name of the account this process runs as, from the system (`GetUserNameW`), never from
+/// `%USERNAME%`, which a cleared or planted environment changes.
+pub fn account_name() -> Option<String> {
+    use windows_sys::Win32::System::WindowsProgramming::GetUserNameW;
+    // UNLEN (256) plus the terminating NUL.
+    let mut buf = [0u16; 257];
+    let mut len = buf.len() as u32;
+    // SAFETY: `buf` holds `len` wide characters; the call writes at most that many.
+    let ok = unsafe { GetUserNameW(buf.as_mut_ptr(), &mut len) } != 0;
+    // On success `len` counts the NUL too.
+    let name = String::from_utf16_lossy(&buf[..(len as usize).saturating_sub(1)]);
+    (ok && !name.is_empty()).then_some(name)
 }

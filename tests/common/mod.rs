@@ -44,45 +44,62 @@ impl TestEnv {
     /// A command for the binary with this env's HOME/XDG dirs and no inherited settings.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(BIN);
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.home())
-            .env("XDG_CONFIG_HOME", self.home().join("config"))
-            .env("XDG_STATE_HOME", self.home().join("state"))
-            .env("XDG_RUNTIME_DIR", self.home().join("runtime"))
-            .stdin(Stdio::null())
+        cmd.env_clear();
+        self.set_env(&mut cmd);
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         cmd
     }
 
-    /// Writes a `$BROWSER` script that records what it was given, reads the authorize URL from
-    /// the private redirect page it is handed (as a browser following the page would), and
-    /// follows it with curl, trusting this env's local CA.
-    pub fn browser_script(&self) -> PathBuf {
-        let path = self.home().join("browser.sh");
-        let script = format!(
-            "#!/bin/sh\n\
-             printf '%s' \"$1\" > '{arg}'\n\
-             page=\"${{1#file://}}\"\n\
-             stat -c %a \"$page\" > '{mode}' 2>/dev/null\n\
-             url=$(sed -n 's/.*href=\"\\([^\"]*\\)\".*/\\1/p' \"$page\" | head -n 1 | sed 's/&amp;/\\&/g; s/&quot;/\"/g; s/&#39;/'\"'\"'/g; s/&lt;/</g; s/&gt;/>/g')\n\
-             printf '%s' \"$url\" > '{log}'\n\
-             exec curl -sS -L --max-redirs 5 --cacert '{ca}' -o '{page_out}' -w '%{{url_effective}}' \"$url\" > '{landed}'\n",
-            arg = self.browser_arg().display(),
-            mode = self.home().join("browser-page-mode.txt").display(),
-            log = self.browser_log().display(),
-            landed = self.browser_landed().display(),
-            ca = self.ca_cert().display(),
-            page_out = self.browser_page().display(),
-        );
-        std::fs::write(&path, script).unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    /// This env's variables on `cmd`: PATH, HOME and the XDG dirs, and on Windows what a
+    /// process there cannot run without (the system root, the profile, the temp dir). The
+    /// account's own name is not among them: the product asks the system for it.
+    pub fn set_env(&self, cmd: &mut Command) {
+        cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home())
+            .env("XDG_CONFIG_HOME", self.home().join("config"))
+            .env("XDG_STATE_HOME", self.home().join("state"))
+            .env("XDG_RUNTIME_DIR", self.home().join("runtime"));
+        if cfg!(windows) {
+            for var in [
+                "SystemRoot",
+                "SystemDrive",
+                "windir",
+                "TEMP",
+                "TMP",
+                "USERPROFILE",
+                "APPDATA",
+                "LOCALAPPDATA",
+                "ComSpec",
+                "PATHEXT",
+            ] {
+                if let Some(value) = std::env::var_os(var) {
+                    cmd.env(var, value);
+                }
+            }
+            // Linux finds the data dir under HOME; Windows would use the profile's AppData.
+            cmd.env("XDG_DATA_HOME", self.home().join(".local/share"));
         }
-        path
+    }
+
+    /// The `$BROWSER` command that approves through the private redirect page it is handed,
+    /// as a person's browser would: this test binary itself ([`browser_entry`]) records what it
+    /// was given and follows the page's link, trusting this env's local CA.
+    pub fn browser_script(&self) -> String {
+        self.browser_command(BrowserMode::Approve)
+    }
+
+    /// The `$BROWSER` command for a browser that plays `mode`.
+    pub fn browser_command(&self, mode: BrowserMode) -> String {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let home = self.home().display().to_string();
+        // $BROWSER is split on whitespace; temp dirs and target dirs here have none.
+        assert!(
+            !home.contains(char::is_whitespace) && !exe.display().to_string().contains(' '),
+            "a path with a space cannot go into $BROWSER: {home}"
+        );
+        format!("{} {BROWSER_ENTRY} {} {home}", exe.display(), mode.word())
     }
 
     /// The argument the browser script was started with (a redirect page, never the URL).
@@ -108,8 +125,8 @@ impl TestEnv {
         self.home().join("browser-landed.txt")
     }
 
-    /// Waits for the browser script to finish and returns where it landed: the login may end
-    /// (the callback was accepted) before curl has written its last words.
+    /// Waits for the browser to finish and returns where it landed: the login may end (the
+    /// callback was accepted) before the browser has written its last words.
     pub fn wait_browser_landed(&self) -> String {
         poll(
             "the browser script to finish",
@@ -292,18 +309,46 @@ impl StandIn {
     }
 }
 
-/// A minimal HTTP/1.1 GET over loopback, for plain-http endpoints.
+/// A minimal GET over loopback, for plain-http endpoints: the body; fails on an error status.
 pub fn blocking_get(url: &str) -> String {
-    let out = Command::new("curl")
-        .args(["-sS", "--fail", url])
-        .output()
-        .expect("curl");
-    assert!(
-        out.status.success(),
-        "GET {url} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let url = url.to_owned();
+    blocking(async move {
+        let response = plain_client().get(&url).send().await;
+        let response = response.unwrap_or_else(|e| panic!("GET {url} failed: {e}"));
+        assert!(
+            response.status().is_success(),
+            "GET {url}: {}",
+            response.status()
+        );
+        response.text().await.unwrap()
+    })
+}
+
+/// Runs `work` to completion on a runtime of its own, in a thread of its own: callable from
+/// plain tests and from inside a tokio test alike.
+pub fn blocking<T: Send>(work: impl std::future::Future<Output = T> + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(work)
+            })
+            .join()
+            .unwrap()
+    })
+}
+
+/// A client for plain-http loopback endpoints that follows no redirects.
+pub fn plain_client() -> reqwest::Client {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 /// Runs a command to completion with `stdin` as its input.
@@ -351,7 +396,9 @@ fn client_with(ca: &Path, redirects: reqwest::redirect::Policy) -> reqwest::Clie
     install_crypto_provider();
     let cert = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
     reqwest::Client::builder()
-        .tls_certs_merge([cert])
+        // Exactly our CA: no system roots (Wine cannot build a chain engine for them, and
+        // loopback needs none).
+        .tls_certs_only([cert])
         .redirect(redirects)
         .timeout(Duration::from_secs(30))
         .build()
@@ -364,10 +411,20 @@ pub struct Served {
     pub port: u16,
 }
 
-/// The service's control socket for `port` under this env's runtime dir.
+/// The service's control endpoint for `port`: the socket under this env's runtime dir, or on
+/// Windows the named pipe named for the account.
 pub fn socket_path(env: &TestEnv, port: u16) -> PathBuf {
-    env.home()
-        .join(format!("runtime/openrouter-pkce/control-{port}.sock"))
+    if cfg!(windows) {
+        let account = std::env::var("USERNAME").expect("USERNAME names the account");
+        let account: String = account
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect();
+        PathBuf::from(format!(r"\\.\pipe\openrouter-pkce-{account}-{port}"))
+    } else {
+        env.home()
+            .join(format!("runtime/openrouter-pkce/control-{port}.sock"))
+    }
 }
 
 /// The service's private runtime directory (created 0700, as the service would).
@@ -381,7 +438,8 @@ pub fn private_runtime_dir(env: &TestEnv) -> PathBuf {
     dir
 }
 
-/// One control-API request over the service's socket with curl: (HTTP status, body).
+/// One control-API request over the service's socket or pipe: (HTTP status, body); status 0
+/// when nothing answered.
 pub fn control(
     env: &TestEnv,
     port: u16,
@@ -389,25 +447,31 @@ pub fn control(
     path: &str,
     body: Option<&str>,
 ) -> (u16, String) {
-    let mut cmd = Command::new("curl");
-    cmd.args([
-        "-sS",
-        "-o",
-        "-",
-        "-w",
-        "\n%{http_code}",
-        "-X",
-        method,
-        "--unix-socket",
-    ])
-    .arg(socket_path(env, port));
-    if let Some(body) = body {
-        cmd.args(["-H", "Content-Type: application/json", "-d", body]);
-    }
-    let out = cmd.arg(format!("http://localhost{path}")).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (status.trim().parse().unwrap_or(0), body.to_owned())
+    let endpoint = socket_path(env, port);
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let (path, body) = (path.to_owned(), body.map(str::to_owned));
+    blocking(async move {
+        install_crypto_provider();
+        let builder = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        #[cfg(unix)]
+        let builder = builder.unix_socket(endpoint);
+        #[cfg(windows)]
+        let builder = builder.windows_named_pipe(endpoint.into_os_string());
+        let client = builder.build().unwrap();
+        let mut request = client.request(method, format!("http://localhost{path}"));
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                (status, response.text().await.unwrap_or_default())
+            }
+            Err(_) => (0, String::new()),
+        }
+    })
 }
 
 /// Starts `serve` against the stand-in; returns once its control socket exists and /healthz
@@ -435,19 +499,20 @@ pub fn start_service_with(
     .args(extra);
     adjust(&mut cmd);
     let process = Running::spawn(cmd);
+    // Ready when both answer: the port's /healthz and the control endpoint (by connecting,
+    // not by looking for a socket file, which Windows' pipes are not).
     let ready = poll_for(Duration::from_secs(20), || {
         let healthy = || {
-            Command::new("curl")
-                .args([
-                    "-sf",
-                    "-o",
-                    "/dev/null",
-                    &format!("http://127.0.0.1:{port}/healthz"),
-                ])
-                .status()
-                .is_ok_and(|s| s.success())
+            blocking(async {
+                let url = format!("http://127.0.0.1:{port}/healthz");
+                plain_client()
+                    .get(url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            })
         };
-        (socket_path(env, port).exists() && healthy()).then_some(())
+        (control(env, port, "GET", "/v1/flows", None).0 != 0 && healthy()).then_some(())
     });
     assert!(ready.is_some(), "serve not ready: {}", process.stderr());
     Served { process, port }
@@ -586,6 +651,7 @@ pub fn serve_in_background(app: axum::Router) -> (std::net::SocketAddr, tokio::r
 }
 
 /// Sends signal `name` (`TERM`, `INT`, `STOP`, ...) to a spawned process.
+#[cfg(unix)]
 pub fn signal(process: &Running, name: &str) {
     let ok = Command::new("kill")
         .args([&format!("-{name}"), &process.child.id().to_string()])
@@ -605,16 +671,23 @@ pub fn callback_of(authorize: &url::Url) -> (url::Url, String) {
 }
 
 /// Plays the browser for an http callback: follows `url` (the stand-in auto-approves and
-/// redirects to the callback) and returns the final HTTP status.
+/// redirects to the callback) and returns the final HTTP status ("000" when nothing answered).
 pub fn follow(url: &url::Url) -> String {
-    let out = Command::new("curl")
-        .args(["-s", "-L", "-o", "/dev/null", "-w", "%{http_code}"])
-        .arg(url.as_str())
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let url = url.clone();
+    blocking(async move {
+        install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        match client.get(url).send().await {
+            Ok(response) => response.status().as_u16().to_string(),
+            Err(_) => "000".to_owned(),
+        }
+    })
 }
 
+#[cfg(unix)]
 /// Runs `openrouter-pkce <args>` on a pseudo-terminal (stdin, stdout and stderr all the pty,
 /// like a person's terminal); everything it writes arrives on the returned process's stdout.
 /// `env_vars` are set for it. Call [`pty_available`] first.
@@ -634,16 +707,12 @@ pub fn on_pty(env: &TestEnv, args: &str, env_vars: &[(&str, &str)]) -> Running {
     Running::spawn(cmd)
 }
 
-/// Follows `url` as a browser would (redirects, trusting `env`'s local CA); asserts curl
-/// succeeded.
+/// Follows `url` as a browser would (redirects, trusting `env`'s local CA); asserts it got
+/// an answer.
 pub fn follow_trusting(env: &TestEnv, url: &url::Url) {
-    let status = Command::new("curl")
-        .args(["-sS", "-L", "-o", "/dev/null", "--cacert"])
-        .arg(env.ca_cert())
-        .arg(url.as_str())
-        .status()
-        .unwrap();
-    assert!(status.success(), "curl could not follow {url}");
+    let (client, url) = (browser_trusting(&env.ca_cert()), url.clone());
+    let answered = blocking(async move { client.get(url.clone()).send().await.map(|_| ()) });
+    assert!(answered.is_ok(), "could not follow the URL: {answered:?}");
 }
 
 /// Whether `script` (util-linux) can give a child a pseudo-terminal; skips visibly without it
@@ -666,4 +735,175 @@ pub fn s256(verifier: &str) -> String {
     use base64::Engine;
     use sha2::Digest;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
+}
+
+/// The word that makes a test binary act as `$BROWSER` (see [`browser_entry`]): libtest's
+/// filter for that one test (without `::`, as `$BROWSER` lists split on `:`).
+pub const BROWSER_ENTRY: &str = "browser_entry";
+
+/// What the test browser does with the page it is handed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrowserMode {
+    /// Follows the redirect page's link to OpenRouter (the stand-in approves) and on to the
+    /// callback, trusting the env's local CA.
+    Approve,
+    /// Records what it was given and stays open without following anything, until the test
+    /// writes `browser-release` in the env's home (or 10 s pass).
+    Linger,
+}
+
+impl BrowserMode {
+    fn word(self) -> &'static str {
+        match self {
+            BrowserMode::Approve => "approve",
+            BrowserMode::Linger => "linger",
+        }
+    }
+}
+
+/// Not a test of its own: the entry point when the product starts this test binary as
+/// `$BROWSER` (`<test binary> common::browser_entry <mode> <home> <page or URL>`, the name
+/// being libtest's filter and the rest filters that match nothing). Run any other way it has
+/// nothing to do. A Rust browser rather than a shell script and curl, so the same tests run on
+/// Windows.
+#[test]
+fn browser_entry() {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(at) = args.iter().position(|a| a == BROWSER_ENTRY) else {
+        return;
+    };
+    let [mode, home, target] = match &args[at + 1..] {
+        [mode, home, target] => [mode, home, target],
+        _ => return,
+    };
+    act_as_browser(mode, Path::new(home), target);
+}
+
+fn act_as_browser(mode: &str, home: &Path, target: &str) {
+    let files = |name: &str| home.join(name);
+    std::fs::write(files("browser-arg.txt"), target).unwrap();
+    let page_path = url::Url::parse(target)
+        .ok()
+        .filter(|u| u.scheme() == "file")
+        .and_then(|u| u.to_file_path().ok());
+    let url = match &page_path {
+        Some(page) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(page).unwrap().permissions().mode() & 0o777;
+                std::fs::write(files("browser-page-mode.txt"), format!("{mode:o}")).unwrap();
+            }
+            first_href(&std::fs::read_to_string(page).unwrap())
+        }
+        None => target.to_owned(),
+    };
+    std::fs::write(files("browser-url.txt"), &url).unwrap();
+    if mode == "linger" {
+        poll_for(Duration::from_secs(10), || {
+            files("browser-release").exists().then_some(())
+        });
+        return;
+    }
+    let ca = home.join("config/openrouter-pkce/ca.pem");
+    let client = if ca.exists() {
+        browser_trusting(&ca)
+    } else {
+        install_crypto_provider();
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    };
+    let (landed, page) = blocking(async move {
+        let response = client.get(&url).send().await.expect("the browser's GET");
+        let landed = response.url().to_string();
+        (landed, response.text().await.unwrap_or_default())
+    });
+    std::fs::write(files("browser-page.html"), page).unwrap();
+    std::fs::write(files("browser-landed.txt"), landed).unwrap();
+}
+
+/// The first `href="…"` in `page`, its HTML entities decoded.
+fn first_href(page: &str) -> String {
+    let start = page.find("href=\"").expect("a link in the redirect page") + 6;
+    let end = start + page[start..].find('"').unwrap();
+    page[start..end]
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Serves `app` as a (fake) service's control API for `port`, on the socket or named pipe
+/// `serve` would use, in a runtime of its own; it stops when the runtime is dropped.
+pub fn serve_control(env: &TestEnv, port: u16, app: axum::Router) -> tokio::runtime::Runtime {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let endpoint = socket_path(env, port);
+    #[cfg(unix)]
+    {
+        private_runtime_dir(env);
+        let listener = runtime
+            .block_on(async { tokio::net::UnixListener::bind(&endpoint) })
+            .unwrap();
+        runtime.spawn(async move { axum::serve(listener, app).await });
+    }
+    #[cfg(windows)]
+    {
+        use tokio::net::windows::named_pipe::ServerOptions;
+        let name = endpoint.into_os_string();
+        let first = runtime
+            .block_on(async { ServerOptions::new().first_pipe_instance(true).create(&name) })
+            .unwrap();
+        runtime.spawn(async move {
+            let mut server = first;
+            while server.connect().await.is_ok() {
+                let next = ServerOptions::new().create(&name).unwrap();
+                let connected = std::mem::replace(&mut server, next);
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                tokio::spawn(async move {
+                    let io = hyper_util::rt::TokioIo::new(connected);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                });
+            }
+        });
+    }
+    runtime
+}
+
+/// A raw connection to the control API of the service on `port` (its socket, or its pipe,
+/// which Windows opens as a file); `None` when nothing listens.
+pub fn control_stream(env: &TestEnv, port: u16) -> Option<Box<dyn ReadWrite>> {
+    let endpoint = socket_path(env, port);
+    #[cfg(unix)]
+    let stream = std::os::unix::net::UnixStream::connect(endpoint);
+    #[cfg(windows)]
+    let stream = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(endpoint);
+    stream.ok().map(|s| Box::new(s) as Box<dyn ReadWrite>)
+}
+
+/// A byte stream both ways.
+pub trait ReadWrite: std::io::Read + Write {}
+impl<T: std::io::Read + Write> ReadWrite for T {}
+
+/// GETs `url` without following redirects, trusting `env`'s local CA: the HTTP status, or
+/// "000" when nothing answered.
+pub fn status_trusting(env: &TestEnv, url: &str) -> String {
+    let (client, url) = (client_trusting(&env.ca_cert()), url.to_owned());
+    blocking(async move {
+        match client.get(url).send().await {
+            Ok(response) => response.status().as_u16().to_string(),
+            Err(_) => "000".to_owned(),
+        }
+    })
 }

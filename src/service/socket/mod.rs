@@ -32,21 +32,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// `$XDG_RUNTIME_DIR/openrouter-pkce/control-<port>.sock` (the state dir without
 /// XDG_RUNTIME_DIR); on Windows the named pipe `\\.\pipe\openrouter-pkce-<user>-<port>`.
 pub fn socket_path(port: u16) -> Result<PathBuf> {
-    #[cfg(windows)]
-    {
-        let user = std::env::var("USERNAME").unwrap_or_default();
-        let user: String = user
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            .collect();
-        Ok(PathBuf::from(format!(
-            r"\\.\pipe\openrouter-pkce-{user}-{port}"
-        )))
-    }
-    #[cfg(not(windows))]
-    {
-        Ok(crate::sys::paths::runtime_dir()?.join(format!("control-{port}.sock")))
-    }
+    endpoint(port)
 }
 
 /// Resolves once `shutdown` turns true (or its sender is gone).

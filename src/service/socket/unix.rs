@@ -27,6 +27,11 @@ pub enum AtPath {
     Other(String),
 }
 
+/// The socket for the service on `port`: `control-<port>.sock` in our runtime directory.
+pub fn endpoint(port: u16) -> Result<std::path::PathBuf> {
+    Ok(crate::sys::paths::runtime_dir()?.join(format!("control-{port}.sock")))
+}
+
 /// Looks at `path` without following a symlink.
 pub fn inspect(path: &Path) -> AtPath {
     match std::fs::symlink_metadata(path) {

@@ -18,6 +18,28 @@ use windows_sys::Win32::Security::SECURITY_ATTRIBUTES;
 use super::{DRAIN_TIMEOUT, serve_connection, stopped};
 use crate::error::{Error, Result};
 
+/// The pipe for the service on `port`: `\\.\pipe\openrouter-pkce-<account>-<port>`, the
+/// account as the system names it (`GetUserNameW`), kept to characters a pipe name takes.
+/// Two users' services on one port get two names; each pipe's ACL admits only its owner anyway.
+pub fn endpoint(port: u16) -> Result<std::path::PathBuf> {
+    let account = crate::sys::process::account_name().ok_or_else(|| {
+        Error::internal(
+            "naming the control pipe",
+            "the system did not say which account this is",
+        )
+    })?;
+    Ok(pipe_name(&account, port).into())
+}
+
+/// The pipe name for `account` and `port`.
+fn pipe_name(account: &str, port: u16) -> String {
+    let account: String = account
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    format!(r"\\.\pipe\openrouter-pkce-{account}-{port}")
+}
+
 /// Owner only: a protected DACL granting generic-all to the owner and nobody else.
 const OWNER_ONLY_SDDL: &str = "D:P(A;;GA;;;OW)";
 
@@ -125,4 +147,21 @@ pub async fn serve(listener: ControlListener, router: Router, mut shutdown: watc
         while connections.join_next().await.is_some() {}
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_pipe_is_named_for_the_account_and_port() {
+        assert_eq!(
+            super::pipe_name("Ada Lovelace\\x", 3000),
+            r"\\.\pipe\openrouter-pkce-AdaLovelacex-3000"
+        );
+        // The name comes from the account the system reports.
+        let account = crate::sys::process::account_name().expect("an account name");
+        assert_eq!(
+            super::endpoint(3001).unwrap(),
+            std::path::PathBuf::from(super::pipe_name(&account, 3001))
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The benchmark: start-up, a whole login, memory, flood resistance and binary size, each next to
 //! a floor built by this same program (a bare tokio listener; a bare hyper "hello" server).
 //! It reports; it does not gate. Run: `cargo bench --bench bench`. Writes target/bench.json.
+//! Linux only: it reads /proc and the children's rusage.
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, TcpListener as StdListener};
@@ -22,7 +23,7 @@ const FLOOD_CONNECTIONS: usize = 32;
 const FLOOR_ENV: &str = "OPENROUTER_PKCE_BENCH_FLOOR";
 const LOGIN_MEMORY_RUNS: usize = 5;
 
-fn main() {
+pub fn main() {
     // The floors are this same binary in another role.
     if let Ok(role) = std::env::var(FLOOR_ENV) {
         floor(&role);
