@@ -1,6 +1,8 @@
 //! End to end in a real browser: Debian's headless Chromium, driven by playwright-core, through
 //! the stand-in's consent page to the HTTPS callback, with the CA trusted by `trust` into a
 //! throwaway NSS database under the test's HOME (no --ignore-certificate-errors).
+// Linux: Debian's Chromium and NSS; the Windows build is tested without a browser.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+#[cfg(target_os = "linux")]
 use std::process::Command;
 
 use common::*;
@@ -14,6 +15,13 @@ fn login_saving(env: &TestEnv, stand_in: &StandIn, extra: &[&str]) -> (String, S
     let (status, stdout, stderr) = run(cmd);
     assert!(status.success(), "{stderr}");
     (stdout, stderr)
+}
+
+/// Windows' Credential Manager belongs to the account, not to a test's HOME: the tests here
+/// that save under one profile name take turns there. (Elsewhere each HOME is its own store.)
+fn account_store_turn() -> Option<std::sync::MutexGuard<'static, ()>> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    cfg!(windows).then(|| TURN.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 fn command(env: &TestEnv, args: &[&str]) -> (Option<i32>, String, String) {
@@ -33,7 +41,9 @@ fn issued_keys(stand_in: &StandIn) -> Vec<String> {
 }
 
 /// With no D-Bus session (nothing answers as a keyring), the whole lifecycle works through the
-/// 0600 file, says so once, and no secret reaches a log line at trace level.
+/// 0600 file, says so once, and no secret reaches a log line at trace level. (Windows always has
+/// its Credential Manager: see the next test.)
+#[cfg(unix)]
 #[test]
 fn the_lifecycle_through_the_file_fallback() {
     let env = TestEnv::new();
@@ -119,24 +129,47 @@ fn the_lifecycle_through_the_file_fallback() {
     assert!(stderr.contains("Nothing is saved"), "{stderr}");
 }
 
+/// Windows: the lifecycle through the Credential Manager: saved there (nothing key-shaped on
+/// disk), read back by `key`, removed by `logout`, after which `key` exits 10.
+#[cfg(windows)]
+#[test]
+fn the_lifecycle_through_the_credential_manager() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &["--auto-approve"]);
+    // The Credential Manager is the account's, not this test's HOME: a name of our own.
+    let profile = format!("lifecycle-{}", std::process::id());
+    let (stdout, _) = login_saving(&env, &stand_in, &["--profile", &profile]);
+    let saved = json(&stdout);
+    assert_eq!(saved["storage"]["kind"], "keyring", "{saved}");
+    let issued = issued_keys(&stand_in);
+    let data = env.home().join(".local/share/openrouter-pkce/profiles");
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains(&issued[0]), "the key is on disk");
+    }
+    let (code, stdout, stderr) = command(&env, &["key", "--profile", &profile]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, format!("{}\n", issued[0]));
+    let (code, stdout, stderr) = command(&env, &["logout", "--profile", &profile]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(json(&stdout)["removed"], true);
+    let (code, _, stderr) = command(&env, &["key", "--profile", &profile]);
+    assert_eq!(code, Some(10), "{stderr}");
+}
+
 /// `status` tells a rejected key (revoked on the keys page) from an OpenRouter that does not
 /// answer, and `key`/`status` without a saved key exit 10.
 #[test]
 fn status_reports_a_rejected_key_and_an_offline_openrouter() {
+    let _turn = account_store_turn();
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
     let (code, _, stderr) = command(&env, &["status"]);
     assert_eq!(code, Some(10), "{stderr}");
     login_saving(&env, &stand_in, &["--profile", "work"]);
-    let revoke = Command::new("curl")
-        .args(["-sf", "-X", "POST"])
-        .arg(format!(
-            "{}/_standin/revoke",
-            stand_in.url.trim_end_matches('/')
-        ))
-        .status()
-        .unwrap();
-    assert!(revoke.success());
+    let revoke = format!("{}/_standin/revoke", stand_in.url.trim_end_matches('/'));
+    let (status, _, _) = request("POST", &revoke, None);
+    assert!((200..300).contains(&status), "revoke: {status}");
     let (code, _, stderr) = command(&env, &["status", "--profile", "work"]);
     assert_eq!(code, Some(5), "{stderr}");
     assert!(
@@ -152,6 +185,7 @@ fn status_reports_a_rejected_key_and_an_offline_openrouter() {
 /// on a terminal a stand-in key is still not saved by default; `--no-save` and `--save` win.
 #[test]
 fn what_login_saves_by_default() {
+    let _turn = account_store_turn();
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
     let profiles = env.home().join(".local/share/openrouter-pkce/profiles");
@@ -194,6 +228,7 @@ fn what_login_saves_by_default() {
 /// Against a real Secret Service (gnome-keyring under dbus-run-session, unlocked): the key is
 /// stored in the keyring, where an independent tool (`secret-tool`) finds it, read back by
 /// `key`, and deleted by `logout`; no file holds it.
+#[cfg(target_os = "linux")] // Secret Service; Windows: the_lifecycle_through_the_credential_manager
 #[test]
 fn the_lifecycle_through_a_real_secret_service() {
     let found = ["dbus-run-session", "gnome-keyring-daemon", "secret-tool"]
@@ -314,6 +349,7 @@ fn mode_of(path: &std::path::Path) -> u32 {
 #[cfg(unix)]
 #[test]
 fn saved_keys_only_live_in_a_private_directory() {
+    let _turn = account_store_turn();
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
     let dir = profiles_dir(&env);
@@ -367,6 +403,7 @@ fn saved_keys_only_live_in_a_private_directory() {
 /// unreadable metadata makes `key` say what to do, and `logout` clears it anyway.
 #[test]
 fn metadata_cannot_redirect_the_key_and_a_broken_one_is_cleared() {
+    let _turn = account_store_turn();
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
     login_saving(&env, &stand_in, &[]);
@@ -397,6 +434,7 @@ fn metadata_cannot_redirect_the_key_and_a_broken_one_is_cleared() {
 /// cut short and loses terminal escapes; never a failure for one bad field.
 #[test]
 fn status_reads_an_odd_reply_field_by_field() {
+    let _turn = account_store_turn();
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &["--auto-approve"]);
     login_saving(&env, &stand_in, &[]);
@@ -480,6 +518,7 @@ fn a_hostile_user_id_is_shown_harmlessly() {
 #[cfg(unix)]
 #[test]
 fn the_key_store_trusts_nothing_planted() {
+    let _turn = account_store_turn();
     use std::os::unix::fs::PermissionsExt;
     let env = TestEnv::new();
     let stand_in = StandIn::start(&env, &["--auto-approve"]);

@@ -43,7 +43,6 @@ fn five_logins_at_once_through_one_service_get_distinct_keys() {
         })
         .collect();
     // Forged callbacks while the logins run are refused and end nothing.
-    let ca = env.ca_cert();
     for forged in [
         format!(
             "https://localhost:{}/callback/forged?code=evil&state=forged",
@@ -54,13 +53,7 @@ fn five_logins_at_once_through_one_service_get_distinct_keys() {
             served.port
         ),
     ] {
-        let out = std::process::Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
-            .arg(&ca)
-            .arg(&forged)
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "404", "{forged}");
+        assert_eq!(status_trusting(&env, &forged), "404", "{forged}");
     }
     let mut keys = Vec::new();
     for login in logins {

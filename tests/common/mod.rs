@@ -34,7 +34,7 @@ impl TestEnv {
     }
 
     pub fn config_dir(&self) -> PathBuf {
-        self.home().join("config/openrouter-pkce")
+        self.home().join("config").join("openrouter-pkce")
     }
 
     pub fn ca_cert(&self) -> PathBuf {
@@ -906,4 +906,93 @@ pub fn status_trusting(env: &TestEnv, url: &str) -> String {
             Err(_) => "000".to_owned(),
         }
     })
+}
+
+/// An HTTP request to a plain-http loopback URL, redirects not followed: the status, the
+/// `Location` header (empty when none) and the body. `body` is sent as a form.
+pub fn request(method: &str, url: &str, form: Option<&str>) -> (u16, String, String) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let (url, form) = (url.to_owned(), form.map(str::to_owned));
+    blocking(async move {
+        let mut request = plain_client().request(method, &url);
+        if let Some(form) = form {
+            request = request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, location, response.text().await.unwrap_or_default())
+    })
+}
+
+/// Follows `url` through its redirects as a browser would: the final status and body.
+pub fn fetch(url: &str) -> (u16, String) {
+    let url = url.to_owned();
+    blocking(async move {
+        install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let response = client
+            .get(&url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    })
+}
+
+/// Whether this Windows build runs under Wine (ntdll exports `wine_get_version` there only).
+pub fn under_wine() -> bool {
+    #[cfg(windows)]
+    {
+        #[link(name = "kernel32")]
+        unsafe extern "system" {
+            fn GetModuleHandleA(name: *const u8) -> *mut std::ffi::c_void;
+            fn GetProcAddress(
+                module: *mut std::ffi::c_void,
+                name: *const u8,
+            ) -> *mut std::ffi::c_void;
+        }
+        // SAFETY: NUL-terminated names; ntdll is loaded in every process.
+        unsafe {
+            let ntdll = GetModuleHandleA(c"ntdll.dll".as_ptr().cast());
+            !ntdll.is_null()
+                && !GetProcAddress(ntdll, c"wine_get_version".as_ptr().cast()).is_null()
+        }
+    }
+    #[cfg(not(windows))]
+    false
+}
+
+/// The one way a test steps around a known Wine limitation: under Wine, records `limitation`
+/// (named, one line) for the list `.ci/run` prints at the end of the Wine run, says so on
+/// stderr, and returns true (skip); anywhere else returns false and the test runs in full.
+pub fn wine_cannot(limitation: &str) -> bool {
+    if !under_wine() {
+        return false;
+    }
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    let line = format!("{test}: {limitation}");
+    eprintln!("skipped under Wine: {line}");
+    if let Some(list) = std::env::var_os("OPENROUTER_PKCE_WINE_SKIPS") {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(list)
+            .unwrap();
+        writeln!(file, "{line}").unwrap();
+    }
+    true
 }

@@ -5,6 +5,7 @@
 //! system store when we have the rights. macOS: the login keychain. Windows: the user's root store.
 
 use std::path::Path;
+#[cfg(unix)]
 use std::process::Command;
 
 use crate::error::Result;
@@ -117,6 +118,7 @@ fn tool_output(program: &str, args: &[&str]) -> Option<String> {
 }
 
 /// Runs a store tool; `Ok(true)` on exit 0, `Ok(false)` on another exit, `Err` if it won't start.
+#[cfg(unix)]
 fn tool(program: &str, args: &[&str]) -> std::result::Result<bool, String> {
     Command::new(program)
         .args(args)
