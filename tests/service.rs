@@ -235,6 +235,66 @@ fn service_install_writes_a_systemd_unit_and_uninstall_removes_it() {
     assert!(!unit.exists());
 }
 
+/// Windows: `service install` registers a logon task with Task Scheduler, `service status`
+/// answers for a running `serve` through its named pipe, and `uninstall` deletes the task.
+#[cfg(windows)]
+#[test]
+fn service_install_registers_a_logon_task_and_status_finds_serve_on_its_pipe() {
+    let env = TestEnv::new();
+    let stand_in = StandIn::start(&env, &[]);
+    let served = start_service(&env, &stand_in, &[]);
+    let port = served.port.to_string();
+    let task_file = env.config_dir().join("logon-task.xml");
+    let service = |args: &[&str]| {
+        let mut cmd = env.command();
+        cmd.arg("service").args(args);
+        let (status, stdout, stderr) = run(cmd);
+        assert!(status.success(), "{args:?}: {stderr}");
+        (stdout, stderr)
+    };
+    let (stdout, _) = service(&["status", "--port", &port]);
+    let st = json(&stdout);
+    assert_eq!(
+        (&st["installed"], &st["running"]),
+        (&false.into(), &true.into()),
+        "{st}"
+    );
+
+    let (_, stderr) = service(&["install", "--port", &port]);
+    assert!(
+        stderr.contains("schtasks /Run /TN openrouter-pkce"),
+        "{stderr}"
+    );
+    let bytes = std::fs::read(&task_file).unwrap();
+    assert_eq!(
+        bytes[..2],
+        [0xFF, 0xFE],
+        "not the UTF-16 Task Scheduler reads"
+    );
+    // Task Scheduler itself holds the task (Wine keeps them as files in system32\tasks).
+    let registered = std::path::Path::new(&std::env::var("SystemRoot").unwrap())
+        .join("system32")
+        .join("tasks")
+        .join("openrouter-pkce");
+    if under_wine() {
+        assert!(registered.exists(), "no task registered");
+    }
+    let (stdout, _) = service(&["status"]);
+    let st = json(&stdout);
+    assert_eq!(st["port"], served.port, "the port is read from the task");
+    assert_eq!(
+        (&st["installed"], &st["running"]),
+        (&true.into(), &true.into()),
+        "{st}"
+    );
+
+    service(&["uninstall"]);
+    assert!(!task_file.exists());
+    if under_wine() {
+        assert!(!registered.exists(), "the task is still registered");
+    }
+}
+
 /// An app using the control API directly: the service opens the browser and exchanges.
 #[test]
 fn an_app_drives_the_control_api_and_the_service_opens_the_browser() {

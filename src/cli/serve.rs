@@ -99,14 +99,18 @@ pub async fn service_action(config: ServiceConfig, ctx: &Ctx) -> Result<()> {
     let exe = std::env::current_exe().map_err(|e| Error::internal("finding this executable", e))?;
     let text = unit::unit_text(manager, &exe, &serve_args);
     // Unit files are small; reading one on the async thread is not worth a hop.
-    let installed_text = std::fs::read_to_string(&path).ok();
+    let installed_text = unit::read_unit(&path);
     match (config.action, config.print) {
         (ServiceVerb::Install, true) => {
             say!(ctx.term, "Would write {}:", path.display());
             print_text(&text)
         }
         (ServiceVerb::Install, false) => {
-            unit::write_unit(&path, &text)?;
+            unit::write_unit(&path, &unit::unit_bytes(manager, &text))?;
+            // Task Scheduler keeps tasks itself: the task exists once it has taken it.
+            if manager == unit::Manager::TaskScheduler {
+                unit::schtasks(Some(&path))?;
+            }
             say!(
                 ctx.term,
                 "Wrote {}:\n\n{text}\nStart it with:\n  {}",
@@ -127,6 +131,9 @@ pub async fn service_action(config: ServiceConfig, ctx: &Ctx) -> Result<()> {
             Ok(())
         }
         (ServiceVerb::Uninstall, false) => {
+            if manager == unit::Manager::TaskScheduler && installed_text.is_some() {
+                unit::schtasks(None)?;
+            }
             match std::fs::remove_file(&path) {
                 Ok(()) => say!(
                     ctx.term,
