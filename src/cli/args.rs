@@ -49,7 +49,8 @@ Environment:
   OPENROUTER_API_KEY   the management key for create-code (as --api-key)
   OPENROUTER_PKCE_APP_NAME, OPENROUTER_PKCE_APP_URL
                        your app's name and URL for OpenRouter (as --app-name, --app-url)
-  BROWSER              the browser command to open the consent page with
+  BROWSER              the browser command to open the consent page with (a list: the
+                       first that starts wins, separated by : or on Windows by ;)
   NO_COLOR             no colour on stderr (CLICOLOR=0 too; CLICOLOR_FORCE=1 forces it)
   RUST_LOG             log filter, e.g. RUST_LOG=openrouter_pkce=debug
   HTTPS_PROXY          proxy for requests to OpenRouter (also ALL_PROXY, NO_PROXY)
@@ -63,9 +64,11 @@ Environment:
 The places above are Linux's. On macOS they are under
 ~/Library/Application Support/openrouter-pkce. On Windows: the local CA in
 %APPDATA%\\openrouter-pkce\\config, saved profiles in %APPDATA%\\openrouter-pkce\\data (keys
-in Credential Manager), and the control API on the named pipe
-\\\\.\\pipe\\openrouter-pkce-<user>-<port>; an XDG_* variable that is set is honoured on
-every system.";
+in Credential Manager), the browser's redirect page in
+%LOCALAPPDATA%\\openrouter-pkce\\data, `service install`'s logon task recorded in
+%APPDATA%\\openrouter-pkce\\config\\logon-task.xml, and the control API on the named pipe
+\\\\.\\pipe\\openrouter-pkce-<account>-<port> (the account as Windows names it, not
+%USERNAME%); an XDG_* variable that is set is honoured on every system.";
 
 const TRUST_EXAMPLES: &str = "\
 Examples:
