@@ -117,8 +117,8 @@ impl LoginBuilder {
     }
 
     /// Where the local CA lives (default: the user's `openrouter-pkce` config directory, the
-    /// one `openrouter-pkce trust` installs from). Every login makes the CA there if it is
-    /// missing (the listener also serves https), so it must be an absolute path to a directory
+    /// one `openrouter-pkce trust` installs from). An https login makes the CA there if it is
+    /// missing; an http login writes nothing there. It must be an absolute path to a directory
     /// only this user can reach: one that others own or can read or write is not used (an
     /// https login then fails; an http one goes on without the certificate).
     pub fn config_dir(mut self, dir: impl Into<PathBuf>) -> Self {
