@@ -29,8 +29,12 @@ pub fn account_name() -> Option<String> {
     let mut buf = [0u16; 257];
     let mut len = buf.len() as u32;
     // SAFETY: `buf` holds `len` wide characters; the call writes at most that many.
-    let ok = unsafe { GetUserNameW(buf.as_mut_ptr(), &mut len) } != 0;
+    if unsafe { GetUserNameW(buf.as_mut_ptr(), &mut len) } == 0 {
+        // On failure `len` is the size needed, not a length in `buf`.
+        return None;
+    }
     // On success `len` counts the NUL too.
-    let name = String::from_utf16_lossy(&buf[..(len as usize).saturating_sub(1)]);
-    (ok && !name.is_empty()).then_some(name)
+    let end = (len as usize).saturating_sub(1).min(buf.len());
+    let name = String::from_utf16_lossy(&buf[..end]);
+    (!name.is_empty()).then_some(name)
 }

@@ -675,12 +675,7 @@ pub fn callback_of(authorize: &url::Url) -> (url::Url, String) {
 pub fn follow(url: &url::Url) -> String {
     let url = url.clone();
     blocking(async move {
-        install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        match client.get(url).send().await {
+        match following_client().get(url).send().await {
             Ok(response) => response.status().as_u16().to_string(),
             Err(_) => "000".to_owned(),
         }
@@ -809,11 +804,7 @@ fn act_as_browser(mode: &str, home: &Path, target: &str) {
     let client = if ca.exists() {
         browser_trusting(&ca)
     } else {
-        install_crypto_provider();
-        reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap()
+        following_client()
     };
     let (landed, page) = blocking(async move {
         let response = client.get(&url).send().await.expect("the browser's GET");
@@ -934,16 +925,20 @@ pub fn request(method: &str, url: &str, form: Option<&str>) -> (u16, String, Str
     })
 }
 
+/// A client for plain-http loopback URLs that follows redirects, as a browser would.
+pub fn following_client() -> reqwest::Client {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
 /// Follows `url` through its redirects as a browser would: the final status and body.
 pub fn fetch(url: &str) -> (u16, String) {
     let url = url.to_owned();
     blocking(async move {
-        install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        let response = client
+        let response = following_client()
             .get(&url)
             .send()
             .await
